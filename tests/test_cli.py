@@ -39,3 +39,15 @@ def test_bad_arguments(tmp_path, args, msg):
     p = run('explain', '--quiet', *args, cwd=tmp_path)
     assert p.returncode == 2
     assert msg in p.stderr, p.stderr[-2000:]
+
+def test_explain_tracin_we(tmp_path):
+    out = tmp_path/'we.csv'
+    p = run('explain', '--method', 'tracin-we', '--test', '1', '--top', '2', '--n-train', '60', '--out', str(out), '--quiet', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    df = pd.read_csv(out)
+    assert len(df) == 4 and (df['kind'].iloc[:2] == 'proponent').all()
+    from spanfluence.cli import load_task
+    from spanfluence.tracin_we import TracInWE
+    tr, te, model, tok, r = load_task('sst2', n_train=60)
+    ref = TracInWE(model, tok, checkpoints=r, progress=False).score(tr, te.iloc[[1]]).top(2)
+    torch.testing.assert_close(torch.tensor(df.score.values), torch.tensor(ref.score.values, dtype=torch.float64), rtol=1e-4, atol=0)
