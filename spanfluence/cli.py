@@ -16,7 +16,7 @@ METHODS = {'tracin': 'spanfluence.tracin:TracIn',
            'tracin-we': 'spanfluence.tracin_we:TracInWE', 'tr-tfidf': 'spanfluence.tracin_we:TfIdfTracIn',
            'tracin-layer': 'spanfluence.tracin_we:LayerTracIn',
            'if': 'spanfluence.influence:IF', 'if+': 'spanfluence.influence:IFPlus', 'if++': 'spanfluence.influence:IFPlusPlus',
-           'rif': 'spanfluence.influence:RIF',
+           'rif': 'spanfluence.influence:RIF', 'saliency-if': 'spanfluence.influence:SaliencyIF',
            'tracin+': 'spanfluence.tracin:TracInPlus', 'tracin++': 'spanfluence.tracin:TracInPlusPlus',
            'tracinf': 'spanfluence.tracin:TracInF', 'graddot': 'spanfluence.tracin:GradDot',
            'gradcos': 'spanfluence.tracin:GradCos', 'representer': 'spanfluence.tracin:Representer',
@@ -100,6 +100,7 @@ def explain(args) -> pd.DataFrame:
     for tid, g in top.groupby('test_id', sort=False):
         row = res.test[res.test['id'] == tid].iloc[0]
         print(f"\n== test {tid} (gold {lab(row['label'])}, explained {lab(row.get('explained_label', row['label']))}): {row['text']}")
+        if isinstance(row.get('word', None), str): print(f"   explained: the saliency of the word {row['word']!r}")
         for kind in ('proponent', 'opponent'):
             sub = g[g['kind'] == kind] if kind == 'proponent' else g[g['kind'] == kind].sort_values('score')
             sub = (g.nlargest(args.top, 'score') if kind == 'proponent' else g.nsmallest(args.top, 'score'))

@@ -149,7 +149,7 @@ def _as_kind(kind:str, O:torch.Tensor, M:torch.Tensor, rng:list) -> torch.Tensor
     return -d if kind == 'neg_span' else d
 
 def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, kinds:set, labels:torch.Tensor,
-                batch_size:int, max_length:int, split:bool, stats:dict|None):
+                batch_size:int, max_length:int, split:bool, stats:dict|None, fill:int|None=None):
     "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
     for pos in _chunks(units, labels, batch_size):
         chunk = units.iloc[pos]
@@ -165,7 +165,7 @@ def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, kinds:set, la
         rng = [None]*len(pos) if kinds == {'grad'} else _token_ranges(tokenizer, enc, chunk, ex_of)
         spans = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
         need = sorted({ex_of[b] for b, r in enumerate(rng) if 'grad' in kinds or r is not EMPTY})
-        seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in spans], tokenizer)])
+        seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in spans], tokenizer, fill)])
         src = need + [ex_of[b] for b in spans]
         p = sum(t.numel() for t in params.values())
         O = torch.zeros(len(pos), p, device=next(iter(params.values())).device); M = torch.zeros_like(O)
@@ -194,11 +194,12 @@ def features(model, tokenizer, params:dict, units:pd.DataFrame,
              labels:torch.Tensor|None=None, # one class id per unit (default: the `label` column)
              batch_size:int=32, max_length:int=128, split:bool=True,
              stats:dict|None=None, # if given, `grads` (per-example gradients computed) and `chunks` are added to it
+             fill:int|None=None, # token id that masks a span (default: the mask token; Meng et al.: the unknown token)
             ):
     "Yield `(positions, feats)` chunks: the feature of every unit, in length-sorted chunks, `g(z)` once per example."
     _check_kind(kind)
     y = _labels(units, labels)
-    for pos, O, M, rng in _raw_chunks(model, tokenizer, params, units, {kind}, y, batch_size, max_length, split, stats):
+    for pos, O, M, rng in _raw_chunks(model, tokenizer, params, units, {kind}, y, batch_size, max_length, split, stats, fill):
         yield pos, _as_kind(kind, O, M, rng)
 
 # %% ../nbs/05_engine.ipynb #785213e1
@@ -244,6 +245,8 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
                 train_transform:Callable|None=None, # B -> B' on each [chunk, p] training block (e.g. normalisation)
                 batch_size:int=32, max_length:int=128, progress:bool=True, desc:str='scoring',
                 stats:dict|None=None, # if given: `grads`, `chunks`, `states` are added to it
+                test_features:Callable|None=None, # (model, params, test, labels) -> [n_test, p]: replaces `test_kind` (e.g. saliency gradients)
+                fill:int|None=None, # token id that masks spans (default: the mask token)
                ) -> torch.Tensor:
     "The `[n_test, n_train]` matrix `sum_c w_c a_c(test)^T b_c(train)`, training features streamed in chunks."
     if len(train) == 0: raise ValueError("train: no training units to score")
@@ -251,13 +254,14 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
     _check_kind(train_kind, 'train_kind'); _check_kind(test_kind, 'test_kind')
     ps = params if isinstance(params, dict) else select_params(model, params)
     states = _merge_states(states or [State()])
-    same = _same_units(train, test, train_labels, test_labels)
+    same = test_features is None and _same_units(train, test, train_labels, test_labels)
     yte, ytr = _labels(test, test_labels), _labels(train, train_labels)
     dev = next(iter(ps.values())).device
     p = sum(t.numel() for t in ps.values())
     S = torch.zeros(len(test), len(train), dtype=torch.float64)
     snap = _snapshot(model) if any(s.load is not None for s in states) else None
-    n_chunks = len(states)*(len(_chunks(test, yte, batch_size)) + (0 if same else len(_chunks(train, ytr, batch_size))))
+    n_test_chunks = 0 if test_features is not None else len(_chunks(test, yte, batch_size))
+    n_chunks = len(states)*(n_test_chunks + (0 if same else len(_chunks(train, ytr, batch_size))))
     bar = tqdm(total=n_chunks, desc=desc, disable=not progress, leave=False)
     if stats is not None: stats['states'] = stats.get('states', 0) + len(states)
     try:
@@ -266,15 +270,21 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
             A = torch.zeros(len(test), p, device=dev)
             B = torch.zeros(len(test), p, device=dev) if same else None
             kinds = {test_kind, train_kind} if same else {test_kind}
-            for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, test, kinds, yte, batch_size, max_length, True, stats):
-                A[pos.to(dev)] = _as_kind(test_kind, O, M, rng)
-                if same: B[pos.to(dev)] = _as_kind(train_kind, O, M, rng)
-                bar.update(1)
+            if test_features is not None:
+                A = test_features(model, ps, test, yte)
+                if tuple(A.shape) != (len(test), p):
+                    raise ValueError(f"test_features: expected a [{len(test)}, {p}] block (test units x parameters), got {tuple(A.shape)}")
+                A = A.to(dev)
+            else:
+                for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, test, kinds, yte, batch_size, max_length, True, stats, fill):
+                    A[pos.to(dev)] = _as_kind(test_kind, O, M, rng)
+                    if same: B[pos.to(dev)] = _as_kind(train_kind, O, M, rng)
+                    bar.update(1)
             if test_transform is not None: A = test_transform(A)
             if same:
                 if train_transform is not None: B = train_transform(B)
                 S += st.weight*(A @ B.T).double().cpu(); continue
-            for pos, b in features(model, tokenizer, ps, train, train_kind, ytr, batch_size, max_length, stats=stats):
+            for pos, b in features(model, tokenizer, ps, train, train_kind, ytr, batch_size, max_length, stats=stats, fill=fill):
                 if train_transform is not None: b = train_transform(b)
                 S[:, pos] += st.weight*(A @ b.T).double().cpu(); bar.update(1)
     finally:

@@ -13,9 +13,14 @@ import torch.nn.functional as F
 from .spans import auto_spans
 from .engine import Influence, score_units, explode_spans
 from .lissa import HVP, HessianData, ExactSolver, LissaSolver, LowRankSolver
+import html
+import numpy as np
+from .gradients import _base_prefix, _math_sdpa
+from .spans import mask_id, highlight_html
+from .engine import _token_ranges, EMPTY
 
 # %% auto #0
-__all__ = ['IF', 'IFPlus', 'IFPlusPlus', 'RIF', 'saliency']
+__all__ = ['IF', 'IFPlus', 'IFPlusPlus', 'RIF', 'saliency', 'stimuli', 'stimulus_grads', 'SaliencyIF', 'words_html']
 
 # %% ../nbs/07_influence.ipynb #ae0b859a
 _SOLVERS = {'exact': ExactSolver, 'lissa': LissaSolver, 'lowrank': LowRankSolver}
@@ -135,3 +140,251 @@ def saliency(model, tokenizer, df:pd.DataFrame,
                                      saliency=(raw[b, t]/z).item(), raw=raw[b, t].item()))
     finally: model.train(was)
     return pd.DataFrame(rows)
+
+# %% ../nbs/07_influence.ipynb #9d9c7514
+_STIMULI, _AT, _TARGETS = ('grad_input', 'grad_sum'), ('word_embeddings', 'embeddings'), ('prob', 'log_prob', 'logit')
+
+def _stimulus_module(model, at:str):
+    "The module whose output is the embedding `e_t` the stimulus differentiates."
+    if at not in _AT: raise ValueError(f"at: expected 'word_embeddings' or 'embeddings', got {at!r}")
+    if at == 'word_embeddings': return model.get_input_embeddings()
+    base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
+    emb = getattr(base, 'embeddings', None)
+    if emb is None: raise ValueError(f"at: 'embeddings' needs a model with an embedding block (`{_base_prefix(model) or 'base'}.embeddings`); use at='word_embeddings'")
+    return emb
+
+def _check_stimulus(model, stimulus:str, at:str, target:str='prob'):
+    if stimulus not in _STIMULI: raise ValueError(f"stimulus: expected 'grad_input' or 'grad_sum', got {stimulus!r}")
+    if target not in _TARGETS: raise ValueError(f"target: expected 'prob', 'log_prob' or 'logit', got {target!r}")
+    mod = _stimulus_module(model, at)
+    base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
+    ln = getattr(getattr(base, 'embeddings', None), 'LayerNorm', None)
+    if stimulus == 'grad_sum' and at == 'word_embeddings' and isinstance(ln, torch.nn.LayerNorm):
+        raise ValueError("stimulus: 'grad_sum' at the word embeddings is identically zero for this model (its embedding block "
+                         "ends in a LayerNorm, which ignores a constant shift of its input); use stimulus='grad_input' or at='embeddings'")
+    return mod
+
+def _stimulus_tokens(model, kw:dict, y:torch.Tensor, stimulus:str, at:str, create_graph:bool, target:str='prob') -> torch.Tensor:
+    "Per-token stimulus `s [B, L]`: `∇_{e_t} S_y · e_t` ('grad_input') or `Σ_j [∇_{e_t} S_y]_j` ('grad_sum'); S_y = p(y|x), log p(y|x) or logit y."
+    mod, box = _stimulus_module(model, at), {}
+    def hook(m, inp, out):
+        if not out.requires_grad: out = out.detach().requires_grad_(True)
+        box['e'] = out; return out
+    h = mod.register_forward_hook(hook)
+    try:
+        with _math_sdpa(): logits = model(**kw).logits.float()
+    finally: h.remove()
+    e = box['e']
+    out = {'prob': torch.softmax, 'log_prob': torch.log_softmax}.get(target, lambda z, dim: z)(logits, -1)
+    S = out.gather(1, y[:, None].to(logits.device)).sum()
+    with _math_sdpa(): G, = torch.autograd.grad(S, e, create_graph=create_graph)
+    return (G*e).sum(-1) if stimulus == 'grad_input' else G.sum(-1)
+
+def _check_label(model, label):
+    "`label` must be 'pred', 'gold' or a class id of the model; returns the class id or None."
+    nl = model.config.num_labels
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if not 0 <= int(label) < nl: raise ValueError(f"label: a class id must be in [0, {nl}), got {label}")
+        return int(label)
+    if not isinstance(label, str) or label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred', 'gold' or a class id, got {label!r}")
+
+def _explained(model, tokenizer, df:pd.DataFrame, label, max_length:int) -> torch.Tensor:
+    "The explained class of every row: the prediction ('pred'), the gold label ('gold') or one class id for all (int)."
+    c = _check_label(model, label)
+    if c is not None: return torch.full((len(df),), c, dtype=torch.long)
+    if label == 'gold' and 'label' not in df: raise ValueError("df: label='gold' needs a `label` column")
+    enc = encode(tokenizer, df, max_length=max_length)
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad():
+            return resolve_labels(model, enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids'),
+                                  torch.tensor(df['label'].to_numpy()) if 'label' in df else None, label=label)
+    finally: model.train(was)
+
+def _words(enc, b:int) -> list:
+    "Character spans `(a, b)` of the words of the first sequence (the `text`) of encoding row `b`, with their token ranges."
+    out = {}
+    for t, (w, q) in enumerate(zip(enc.word_ids(b), enc.sequence_ids(b))):
+        if w is None or q != 0: continue
+        a, e = enc['offset_mapping'][b, t].tolist()
+        if w in out: out[w] = (out[w][0], e, out[w][2], t + 1)
+        else: out[w] = (a, e, t, t + 1)
+    return list(out.values())
+
+def stimuli(model, tokenizer, df:pd.DataFrame,
+            label='pred', # explained class: 'pred', 'gold' or a class id
+            stimulus:str='grad_input', # 'grad_input': ∇_{e_t}S_y · e_t; 'grad_sum': Σ_j [∇_{e_t}S_y]_j
+            at:str='word_embeddings', # e_t: the word embedding, or 'embeddings' (the embedding block's output)
+            target:str='prob', # S_y: 'prob' (Meng et al.), 'log_prob' (Han et al.'s −loss) or 'logit'
+            batch_size:int=32, max_length:int=128) -> pd.DataFrame:
+    "Meng et al.'s test stimulus `s` of every word of `text` (its tokens' `s_t` summed), one row per word; `saliency` L1-normalised."
+    _check_stimulus(model, stimulus, at, target)
+    y_all = _explained(model, tokenizer, df, label, max_length)
+    dev, was, rows = next(model.parameters()).device, model.training, []
+    model.eval()
+    try:
+        for s0 in range(0, len(df), batch_size):
+            part = df.iloc[s0:s0 + batch_size]
+            enc = encode(tokenizer, part, max_length=max_length)
+            kw = {k: v.to(dev) for k, v in model_inputs(enc).items()}
+            s = _stimulus_tokens(model, kw, y_all[s0:s0 + len(part)], stimulus, at, False, target).detach().double().cpu()
+            for b in range(len(part)):
+                ws = _words(enc, b)
+                vals = [s[b, t0:t1].sum().item() for _, _, t0, t1 in ws]
+                z = sum(abs(v) for v in vals) or 1.0
+                text = str(part['text'].iloc[b])
+                for k, ((a, e, t0, t1), v) in enumerate(zip(ws, vals)):
+                    rows.append(dict(row=s0 + b, id=part['id'].iloc[b] if 'id' in part else s0 + b,
+                                     explained_label=int(y_all[s0 + b]), word_index=k, word=text[a:e], char_start=a, char_end=e,
+                                     token_start=t0, token_end=t1, stimulus=v, saliency=v/z))
+    finally: model.train(was)
+    return pd.DataFrame(rows)
+
+def stimulus_grads(model, tokenizer, params:dict, units:pd.DataFrame, labels:torch.Tensor,
+                   stimulus:str='grad_input', at:str='word_embeddings', target:str='prob', batch_size:int=16, max_length:int=128,
+                   values:list|None=None, # if given, each unit's stimulus value is appended to it
+                  ) -> torch.Tensor:
+    "`∇_θ s(u)` `[len(units), p]` for every unit: `s(u)` = the stimulus summed over the unit's span (`None`: every non-special token)."
+    _check_stimulus(model, stimulus, at, target)
+    names, plist = list(params), list(params.values())
+    p = sum(t.numel() for t in plist)
+    units = units.reset_index(drop=True)
+    out = torch.zeros(len(units), p, device=plist[0].device)
+    req = [t.requires_grad for t in plist]
+    dev, was = plist[0].device, model.training
+    model.eval()
+    for t in plist: t.requires_grad_(True)
+    try:
+        for s0 in range(0, len(units), batch_size):
+            part = units.iloc[s0:s0 + batch_size]
+            enc = encode(tokenizer, part, max_length=max_length)
+            kw = {k: v.to(dev) for k, v in model_inputs(enc).items()}
+            rng = _token_ranges(tokenizer, enc, part)
+            s = _stimulus_tokens(model, kw, labels[s0:s0 + len(part)], stimulus, at, True, target)
+            for b, r in enumerate(rng):
+                if r is EMPTY:
+                    if values is not None: values.append(0.0)
+                    continue
+                if r is None: keep = torch.tensor([q is not None for q in enc.sequence_ids(b)], device=s.device)
+                else: keep = torch.zeros(s.shape[1], dtype=torch.bool, device=s.device); keep[r[0]:r[1]] = True
+                su = s[b][keep].sum()
+                gs = torch.autograd.grad(su, plist, retain_graph=True, allow_unused=True)
+                out[s0 + b] = torch.cat([(g if g is not None else torch.zeros_like(t)).reshape(-1) for g, t in zip(gs, plist)])
+                if values is not None: values.append(su.item())
+    finally:
+        for t, r in zip(plist, req): t.requires_grad_(r)
+        model.train(was)
+    return out
+
+class SaliencyIF(IF):
+    "Influence of training examples on the saliency of test words (Meng et al. 2020): `−∇_θ s(u)^T (H+λI)^{-1} g(z)`, positive = upweighting z raises s(u)."
+    name, train_kind, train_spans, test_spans = 'SaliencyIF', 'grad', False, True
+    def __init__(self, model, tokenizer,
+                 params:str|list='classifier', # the explained selection (`select_params` spec)
+                 damping:float=0.01, # λ of (H + λI)^{-1}
+                 solver:str='auto', solver_kw:dict|None=None, hessian_data:pd.DataFrame|None=None,
+                 label='pred', # explained class S_y: 'pred', 'gold' or a class id (error analysis: the wrong label)
+                 stimulus:str='grad_input', # 'grad_input' (∇_{e_t}S_y · e_t) or 'grad_sum' (Σ_j [∇_{e_t}S_y]_j)
+                 at:str='word_embeddings', # where e_t is taken: the word embedding, or 'embeddings' (the embedding block's output)
+                 target:str='prob', # S_y: 'prob' (Meng et al.), 'log_prob' or 'logit'
+                 k_words:int=1, # test words picked by stimulus when a test row has no spans
+                 batch_size:int=32, max_length:int=128, progress:bool=True):
+        super().__init__(model, tokenizer, params, damping, solver, solver_kw, hessian_data, 'pred', False, 1,
+                         batch_size, max_length, progress)
+        _check_stimulus(model, stimulus, at, target)
+        if not isinstance(k_words, int) or k_words < 1: raise ValueError(f"k_words: expected a positive integer, got {k_words!r}")
+        _check_label(model, label)
+        self.label, self.stimulus, self.at, self.target, self.k_words = label, stimulus, at, target, k_words
+
+    def stimuli(self, df:pd.DataFrame) -> pd.DataFrame:
+        "The per-word stimulus table of `df` at this method's label, stimulus and embedding."
+        return stimuli(self.model, self.tokenizer, df, self.label, self.stimulus, self.at, self.target, self.batch_size, self.max_length)
+
+    def _units(self, train_df, test_df):
+        "Test units: one per given span, or the top-`k_words` words by stimulus where a row has no spans."
+        test_df = test_df.reset_index(drop=True)
+        has = [isinstance(v, (list, tuple)) and len(v) > 0 for v in (test_df['spans'] if 'spans' in test_df else [None]*len(test_df))]
+        if not all(has):
+            st = self.stimuli(test_df.loc[[not h for h in has]])
+            picked = {}
+            for r, g in st.groupby('row'):
+                top = g.sort_values('stimulus', ascending=False, kind='stable').head(self.k_words)
+                picked[r] = [(int(a), int(b)) for a, b in zip(top.char_start, top.char_end)]
+            rows = [i for i, h in enumerate(has) if not h]
+            test_df = test_df.copy()
+            test_df['spans'] = [v if h else picked.get(rows.index(i), []) for i, (v, h) in enumerate(zip(test_df.get('spans', [None]*len(test_df)), has))]
+        test = explode_spans(test_df)
+        test['word'] = [None if s is None else str(t)[s[0]:s[1]] for t, s in zip(test.text, test.span)]
+        return explode_spans(train_df, whole=True), test
+
+    def _test_labels(self, test:pd.DataFrame) -> torch.Tensor:
+        return _explained(self.model, self.tokenizer, test, self.label, self.max_length)
+
+    def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
+        "Score every training example for every test unit (a given span, or an automatically picked salient word)."
+        t0 = time.time()
+        train, test = self._units(train_df, test_df)
+        y = self._test_labels(test)
+        vals = []
+        A = stimulus_grads(self.model, self.tokenizer, self.params, test, y, self.stimulus, self.at, self.target,
+                           self.batch_size, self.max_length, values=vals)
+        test = test.assign(explained_label=y.numpy(), stimulus=vals)
+        solver = self.solver(train_df); t1 = time.time()
+        info = {}
+        X = -solver.solve(A, info)       # proponent orientation: upweighting z moves θ by −ε H⁻¹ g(z)
+        S = score_units(self.model, self.tokenizer, train, test, self.params, None, 'grad', test_labels=y,
+                        test_features=lambda *_: X, batch_size=self.batch_size, max_length=self.max_length,
+                        progress=self.progress, desc=self.name)
+        res = Influence(S, train, test, self.name,
+                        dict(seconds=time.time() - t0, solver_seconds=t1 - t0, params=self.spec, damping=self.damping,
+                             solver=self.solver_name, label=self.label, stimulus=self.stimulus, at=self.at, target=self.target, solve=info))
+        res.solved_test = X
+        return res
+
+    def words(self, res:Influence, # the result of `score` with this method
+              train_df:pd.DataFrame, # the training frame given to `score`
+              k:int=5, # top-k proponents per test unit to decompose
+              fill:str|int='unk', # the token a word is replaced with: 'unk' (Meng et al.), 'mask' or a token id
+             ) -> pd.DataFrame:
+        "Word-level influence `I(x_t, s) = I(z, s) − I(z̃(t, UNK), s)` of every word of each test unit's top-`k` proponents."
+        X = getattr(res, 'solved_test', None)
+        if X is None or res.method != self.name: raise ValueError("res: expected the result of SaliencyIF.score")
+        if len(res.train) != len(explode_spans(train_df, whole=True)): raise ValueError("train_df: expected the training frame given to score")
+        fid = {'unk': self.tokenizer.unk_token_id, 'mask': mask_id(self.tokenizer)}.get(fill, fill) if isinstance(fill, str) else fill
+        if isinstance(fill, str) and fill not in ('unk', 'mask'): raise ValueError(f"fill: expected 'unk', 'mask' or a token id, got {fill!r}")
+        if fid is None: raise ValueError(f"fill: the tokenizer has no {fill} token")
+        tops = {i: res.scores[i].argsort(descending=True)[:k].tolist() for i in range(res.shape[0])}
+        ex = sorted({j for v in tops.values() for j in v})
+        tr = res.train.iloc[ex].reset_index(drop=True)
+        enc = encode(self.tokenizer, tr, max_length=self.max_length)
+        spans = [[(a, b) for a, b, _, _ in _words(enc, i)] for i in range(len(tr))]
+        wu = explode_spans(tr.drop(columns=['row', 'span']).assign(spans=spans, id=[f'{t}' for t in tr.id]))
+        W = score_units(self.model, self.tokenizer, wu, res.test, self.params, None, 'span', test_labels=torch.tensor(res.test.explained_label.to_numpy()),
+                        test_features=lambda *_: X, fill=int(fid), batch_size=self.batch_size, max_length=self.max_length,
+                        progress=self.progress, desc=self.name + ' words')
+        rows = []
+        for i, js in tops.items():
+            for rank, j in enumerate(js, 1):
+                sel = [q for q, r in enumerate(wu.row) if r == ex.index(j)]
+                ws = [(wu.span.iat[q], W[i, q].item()) for q in sel]
+                best = max(ws, key=lambda t: t[1]) if ws else (None, float('nan'))
+                text = str(res.train.text.iat[j])
+                rows.append(dict(test_id=res.test.id.iat[i], test_word=res.test.word.iat[i], rank=rank, train_id=res.train.id.iat[j],
+                                 train_label=res.train.label.iat[j] if 'label' in res.train else None, score=res.scores[i, j].item(),
+                                 top_word=None if best[0] is None else text[best[0][0]:best[0][1]], top_word_score=best[1],
+                                 word_sum=sum(v for _, v in ws), train_text=text, word_scores=ws))
+        return pd.DataFrame(rows)
+
+def words_html(table:pd.DataFrame) -> str:
+    "The table of `SaliencyIF.words` as HTML: every training text with each word shaded by its influence (green: raises the saliency)."
+    parts = []
+    for (tid, w), g in table.groupby(['test_id', 'test_word'], sort=False):
+        scale = max((abs(v) for ws in g.word_scores for _, v in ws), default=0.0) or 1.0
+        parts.append(f"<p>test <code>{html.escape(str(tid))}</code>, salient word <b>{html.escape(str(w))}</b></p><table>"
+                     "<tr><th>rank</th><th>score</th><th>train id</th><th>label</th><th>text (words shaded by influence)</th></tr>")
+        for _, r in g.iterrows():
+            text = highlight_html(r.train_text, [s for s, _ in r.word_scores], weights=[v/scale for _, v in r.word_scores])
+            parts.append(f"<tr><td>{r['rank']}</td><td>{r.score:.4g}</td><td>{html.escape(str(r.train_id))}</td>"
+                         f"<td>{html.escape(str(r.train_label))}</td><td>{text}</td></tr>")
+        parts.append("</table>")
+    return '\n'.join(parts)

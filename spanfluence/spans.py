@@ -71,6 +71,12 @@ def mask_id(tokenizer) -> int:
     if i is None: raise ValueError("tokenizer: has neither a mask token nor an unknown token to mask with")
     return int(i)
 
+def _fill_id(tokenizer, fill) -> int:
+    if fill is None: return mask_id(tokenizer)
+    if isinstance(fill, bool) or not isinstance(fill, int) or not 0 <= fill < len(tokenizer):
+        raise ValueError(f"fill: expected a token id in [0, {len(tokenizer)}) or None (the mask token), got {fill!r}")
+    return int(fill)
+
 def _kept_ids(tokenizer) -> torch.Tensor:
     "Ids of the structural special tokens (cls/sep/pad/bos/eos) that masking leaves in place."
     ids = {getattr(tokenizer, f'{n}_token_id', None) for n in ('cls', 'sep', 'pad', 'bos', 'eos')}
@@ -81,8 +87,9 @@ def mask_span(input_ids:torch.Tensor, # `[L]` or `[B, L]` token ids
               start:int, # first token of the span
               end:int, # one past the last token (half-open)
               tokenizer, # gives the mask token and the special tokens
+              fill:int|None=None, # the id written (default: `mask_id(tokenizer)`; e.g. `tokenizer.unk_token_id`)
              ) -> torch.Tensor:
-    "A new tensor with tokens `[start, end)` (of every row) replaced by the mask token, special tokens kept."
+    "A new tensor with tokens `[start, end)` (of every row) replaced by the mask token (or `fill`), special tokens kept."
     if input_ids.dim() not in (1, 2): raise ValueError(f"input_ids: expected a 1-D or 2-D tensor, got shape {tuple(input_ids.shape)}")
     L = input_ids.shape[-1]
     if not 0 <= start < end <= L:
@@ -90,13 +97,14 @@ def mask_span(input_ids:torch.Tensor, # `[L]` or `[B, L]` token ids
     out = input_ids.clone()
     seg = out[..., start:end]
     keep = torch.isin(seg, _kept_ids(tokenizer).to(seg.device))
-    out[..., start:end] = torch.where(keep, seg, torch.full_like(seg, mask_id(tokenizer)))
+    out[..., start:end] = torch.where(keep, seg, torch.full_like(seg, _fill_id(tokenizer, fill)))
     return out
 
 # %% ../nbs/02_spans.ipynb #7549ec4c
 def mask_spans(input_ids:torch.Tensor, # `[B, L]` token ids
                ranges:list, # `(row, start, end)` triples: mask tokens `[start, end)` of row `row`
                tokenizer, # gives the mask token and the special tokens
+               fill:int|None=None, # the id written (default: `mask_id(tokenizer)`)
               ) -> torch.Tensor:
     "A `[len(ranges), L]` batch: output row `k` is `input_ids[row_k]` with `[start_k, end_k)` masked, special tokens kept."
     if input_ids.dim() != 2: raise ValueError(f"input_ids: expected a 2-D [batch, length] tensor, got shape {tuple(input_ids.shape)}")
@@ -112,7 +120,7 @@ def mask_spans(input_ids:torch.Tensor, # `[B, L]` token ids
     rows = input_ids[r[:, 0]]
     pos = torch.arange(L, device=input_ids.device)
     inside = (pos >= r[:, 1:2]) & (pos < r[:, 2:3]) & ~torch.isin(rows, _kept_ids(tokenizer).to(rows.device))
-    return torch.where(inside, torch.full_like(rows, mask_id(tokenizer)), rows)
+    return torch.where(inside, torch.full_like(rows, _fill_id(tokenizer, fill)), rows)
 
 # %% ../nbs/02_spans.ipynb #3e250a10
 def _span_list(v) -> list:

@@ -30,20 +30,20 @@ def tiny_frame(n:int=6, spans:bool=False) -> pd.DataFrame:
     return df
 
 # %% ../nbs/97_test_utils.ipynb #2e4032ea
-def masked_ids(tokenizer, text:str, span, text_pair=None) -> list:
+def masked_ids(tokenizer, text:str, span, text_pair=None, fill:int|None=None) -> list:
     "Token ids of `text` (and `text_pair`) with every token overlapping the character `span` of `text` masked."
     enc = tokenizer(text, text_pair, return_offsets_mapping=True)
     ids, seq = list(enc['input_ids']), enc.sequence_ids()
     if span is not None and span[1] > span[0]:  # an empty span (b <= a) masks nothing
         a, b = span
-        mid = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
+        mid = fill if fill is not None else tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
         for k, (s, e) in enumerate(enc['offset_mapping']):
             if seq[k] == 0 and e > s and e > a and s < b: ids[k] = mid
     return ids
 
-def loss_grad(model, tokenizer, params:dict, text:str, label:int, text_pair=None, span=None) -> torch.Tensor:
+def loss_grad(model, tokenizer, params:dict, text:str, label:int, text_pair=None, span=None, fill:int|None=None) -> torch.Tensor:
     "Gradient of one example's loss (its `span` masked, if given) by a plain `loss.backward()`."
-    ids = masked_ids(tokenizer, text, span, text_pair)
+    ids = masked_ids(tokenizer, text, span, text_pair, fill)
     enc = tokenizer(text, text_pair, return_tensors='pt')
     dev = next(model.parameters()).device
     model.zero_grad(set_to_none=True)
@@ -55,19 +55,19 @@ def loss_grad(model, tokenizer, params:dict, text:str, label:int, text_pair=None
     return g.detach().clone()
 
 # %% ../nbs/97_test_utils.ipynb #e5cd83c1
-def brute_feature(model, tokenizer, params, row, label, kind='grad') -> torch.Tensor:
+def brute_feature(model, tokenizer, params, row, label, kind='grad', fill:int|None=None) -> torch.Tensor:
     "A unit's feature by hand: `g(z)`, `g(z) − g(z_{-span})` ('span') or `g(z_{-span}) − g(z)` ('neg_span')."
     tp = row.get('text_pair', None); tp = tp if isinstance(tp, str) else None
     g = loss_grad(model, tokenizer, params, row['text'], label, tp)
     span = row.get('span', None)
     if kind == 'grad' or span is None: return g if kind != 'neg_span' else -g
-    d = g - loss_grad(model, tokenizer, params, row['text'], label, tp, span)
+    d = g - loss_grad(model, tokenizer, params, row['text'], label, tp, span, fill)
     return d if kind == 'span' else -d
 
 def brute_scores(model, tokenizer, params:dict, train:pd.DataFrame, test:pd.DataFrame,
                  test_labels=None, # default: the test frame's `label`
                  states:list|None=None, # engine `State`s (weight, load); default: the model as it is
-                 train_kind='grad', test_kind='grad') -> torch.Tensor:
+                 train_kind='grad', test_kind='grad', fill:int|None=None) -> torch.Tensor:
     "`sum_c w_c a_c(test)^T b_c(train)` by a double loop over single-example `loss.backward()` gradients."
     from spanfluence.engine import State
     states = states or [State()]
@@ -78,9 +78,9 @@ def brute_scores(model, tokenizer, params:dict, train:pd.DataFrame, test:pd.Data
         for st in states:
             if st.load is not None: st.load(model)
             for i, (_, t) in enumerate(test.iterrows()):
-                a = brute_feature(model, tokenizer, params, t, ty[i], test_kind).double()
+                a = brute_feature(model, tokenizer, params, t, ty[i], test_kind, fill).double()
                 for j, (_, r) in enumerate(train.iterrows()):
-                    S[i, j] += st.weight * (a @ brute_feature(model, tokenizer, params, r, r['label'], train_kind).double())
+                    S[i, j] += st.weight * (a @ brute_feature(model, tokenizer, params, r, r['label'], train_kind, fill).double())
     finally:
         with torch.no_grad():
             for n, p in model.named_parameters(): p.copy_(snap[n])

@@ -51,3 +51,18 @@ def test_explain_tracin_we(tmp_path):
     tr, te, model, tok, r = load_task('sst2', n_train=60)
     ref = TracInWE(model, tok, checkpoints=r, progress=False).score(tr, te.iloc[[1]]).top(2)
     torch.testing.assert_close(torch.tensor(df.score.values), torch.tensor(ref.score.values, dtype=torch.float64), rtol=1e-4, atol=0)
+
+def test_explain_saliency_if(tmp_path):
+    out = tmp_path/'sal.csv'
+    p = run('explain', '--method', 'saliency-if', '--test', '3', '--top', '2', '--n-train', '60', '--out', str(out), '--quiet', cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert 'the saliency of the word' in p.stdout
+    df = pd.read_csv(out)
+    from spanfluence.cli import load_task
+    from spanfluence.influence import SaliencyIF
+    tr, te, model, tok, r = load_task('sst2', n_train=60)
+    res = SaliencyIF(model, tok, progress=False).score(tr, te.iloc[[3]])
+    ref = res.top(2)
+    assert f"the saliency of the word {res.test.word.iat[0]!r}" in p.stdout
+    assert list(ref.train_id) == list(df.train_id)
+    torch.testing.assert_close(torch.tensor(df.score.values), torch.tensor(ref.score.values, dtype=torch.float64), rtol=1e-4, atol=0)
