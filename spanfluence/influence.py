@@ -346,7 +346,8 @@ class SaliencyIF(IF):
               k:int=5, # top-k proponents per test unit to decompose
               fill:str|int='unk', # the token a word is replaced with: 'unk' (Meng et al.), 'mask' or a token id
              ) -> pd.DataFrame:
-        "Word-level influence `I(x_t, s) = I(z, s) − I(z̃(t, UNK), s)` of every word of each test unit's top-`k` proponents."
+        "Word-level influence `I(x_t, s) = I(z, s) − I(z̃(t, UNK), s)` of every word of each test unit's top-`k` proponents (`word_sum`: their sum, which erasures do not make equal to `score`)."
+        if not isinstance(k, int) or k < 1: raise ValueError(f"k: expected a positive integer, got {k!r}")
         X = getattr(res, 'solved_test', None)
         if X is None or res.method != self.name: raise ValueError("res: expected the result of SaliencyIF.score")
         if len(res.train) != len(explode_spans(train_df, whole=True)): raise ValueError("train_df: expected the training frame given to score")
@@ -378,7 +379,7 @@ class SaliencyIF(IF):
 def words_html(table:pd.DataFrame) -> str:
     "The table of `SaliencyIF.words` as HTML: every training text with each word shaded by its influence (green: raises the saliency)."
     parts = []
-    for (tid, w), g in table.groupby(['test_id', 'test_word'], sort=False):
+    for (tid, w), g in table.groupby(['test_id', 'test_word'], sort=False, dropna=False):
         scale = max((abs(v) for ws in g.word_scores for _, v in ws), default=0.0) or 1.0
         parts.append(f"<p>test <code>{html.escape(str(tid))}</code>, salient word <b>{html.escape(str(w))}</b></p><table>"
                      "<tr><th>rank</th><th>score</th><th>train id</th><th>label</th><th>text (words shaded by influence)</th></tr>")
