@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, jvp, vmap
-from .models import encode
+from .models import encode, tokenizer_for
 from .gradients import select_params, _split_start, _bottom, _Top, _Whole, _math_sdpa, _base_prefix
 
 # %% auto #0
@@ -24,12 +24,14 @@ def _as_params(model, params) -> dict:
         return params
     return select_params(model, params)
 
-def _materialise(data, tokenizer, max_length:int):
+def _materialise(data, tokenizer, max_length:int, model=None):
     "`(input_ids, attention_mask, token_type_ids|None, labels)` of a training frame or a DataLoader of encoded batches."
     if isinstance(data, pd.DataFrame):
         if tokenizer is None:
-            raise ValueError("tokenizer: a training DataFrame must be encoded; pass tokenizer=<the model's tokenizer> "
-                             "(or a DataLoader of encoded batches with input_ids/attention_mask/labels)")
+            try: tokenizer = tokenizer_for(model)
+            except ValueError:
+                raise ValueError("tokenizer: a training DataFrame must be encoded and this model's tokenizer is unknown; pass "
+                                 "tokenizer=<the model's tokenizer> (or a DataLoader of encoded batches with input_ids/attention_mask/labels)") from None
         if len(data) == 0: raise ValueError("data: the training frame is empty")
         if 'label' not in data: raise ValueError("data: expected a `label` column (the Hessian uses the gold labels)")
         enc = encode(tokenizer, data, max_length=max_length, return_offsets=False)
@@ -60,7 +62,7 @@ class HessianData:
                  chunk:int=64):
         self.model, self.params = model, _as_params(model, params)
         self.names = list(self.params)
-        ids, am, tt, y = _materialise(data, tokenizer, max_length)
+        ids, am, tt, y = _materialise(data, tokenizer, max_length, model)
         nl = model.config.num_labels
         if y.min() < 0 or y.max() >= nl: raise ValueError(f"data: labels must be class ids in [0, {nl}), got {sorted(set(y.tolist()))[:5]}")
         self.ids, self.am, self.tt, self.y, self.n = ids, am, tt, y, len(ids)
@@ -176,7 +178,7 @@ class ExactSolver:
 
 def exact_ihvp(model, params:str|list|dict, data, vectors:torch.Tensor, *,
                damping:float, # λ: the solve is (H + λI)^{-1}
-               tokenizer=None, # needed when `data` is a DataFrame
+               tokenizer=None, # encodes a DataFrame `data` (default: `tokenizer_for(model)`)
                batch_size:int=64, max_length:int=128, info:dict|None=None) -> torch.Tensor:
     "`(H + damping·I)^{-1}` applied to every row of `vectors` (`[m, p]`), by a dense Hessian: the reference solver."
     return ExactSolver(HVP(HessianData(model, params, data, tokenizer, max_length)), damping, batch_size).solve(vectors, info)
@@ -308,7 +310,7 @@ def lissa(model, params:str|list|dict, data, vectors:torch.Tensor, *,
           repeats:int=1, # independent recursions averaged
           batch_size:int=64, # examples per sampled mini-batch Hessian
           seed:int=0, # seeds the mini-batch sampling and the Lanczos start
-          tokenizer=None, # needed when `data` is a DataFrame
+          tokenizer=None, # encodes a DataFrame `data` (default: `tokenizer_for(model)`)
           clip:float|None=None, # clip every row of H_B h to this norm (Huang et al.: 100); None: off
           tol:float=1e-4, # early stop when every row's norm changes less than this (relative) at two checks
           max_length:int=128,

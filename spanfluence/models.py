@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_models.ipynb #2c51a0c3
 from __future__ import annotations
-import os, math
+import os, math, weakref, functools
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer, AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
 # %% auto #0
-__all__ = ['minilm_path', 'check_tokenizer', 'load_encoder', 'real_tokenizer', 'tiny_bert', 'encode', 'model_inputs', 'predict',
-           'accuracy', 'example_losses']
+__all__ = ['minilm_path', 'check_tokenizer', 'tokenizer_for', 'load_encoder', 'real_tokenizer', 'tiny_bert', 'encode',
+           'model_inputs', 'predict', 'accuracy', 'example_losses']
 
 # %% ../nbs/01_models.ipynb #72da9485
 def minilm_path() -> str:
@@ -35,6 +35,27 @@ def check_tokenizer(model, tokenizer):
         raise ValueError(f"tokenizer/model mismatch: tokenizer has {len(tokenizer)} tokens but the model's word "
                          f"embedding has {emb.num_embeddings} rows")
     return tokenizer
+
+# %% ../nbs/01_models.ipynb #c353c808
+_TOKENIZERS = weakref.WeakKeyDictionary()
+
+def _remember(model, tok, path):
+    _TOKENIZERS[model] = tok
+    model.config.spanfluence_tokenizer = str(path)
+
+@functools.lru_cache(maxsize=8)
+def _tokenizer_at(path:str):
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    return AutoTokenizer.from_pretrained(path)
+
+def tokenizer_for(model):
+    "The tokenizer spanfluence built `model` with (`load_encoder`, `tiny_bert`, their copies); a `ValueError` naming `tokenizer=` otherwise."
+    tok = _TOKENIZERS.get(model)
+    if tok is not None: return tok
+    path = getattr(model.config, 'spanfluence_tokenizer', None)
+    if isinstance(path, str) and os.path.isdir(path): return check_tokenizer(model, _tokenizer_at(path))
+    raise ValueError("tokenizer: this model was not built by spanfluence (load_encoder / tiny_bert), so its tokenizer "
+                     "is unknown; pass tokenizer=<the model's tokenizer>")
 
 # %% ../nbs/01_models.ipynb #9531c789
 def load_encoder(num_labels:int=2, # number of classes of the new classification head
@@ -62,6 +83,7 @@ def load_encoder(num_labels:int=2, # number of classes of the new classification
         hf_logging.set_verbosity(verbosity)
         if bars: hf_logging.enable_progress_bar()
     check_tokenizer(model, tok)
+    _remember(model, tok, path)
     return model.eval(), tok
 
 # %% ../nbs/01_models.ipynb #86833f77
@@ -89,6 +111,7 @@ def tiny_bert(num_labels:int=2, # number of classes
         torch.manual_seed(seed)
         model = BertForSequenceClassification(cfg)
     finally: g.__exit__(None, None, None)
+    _remember(model, tok, minilm_path())
     return model.eval(), tok
 
 # %% ../nbs/01_models.ipynb #408f1966
