@@ -56,6 +56,7 @@ class Influence:
                             'train_span': _span_col(tr, df.train_row), 'test_span': _span_col(t, df.test_row),
                             'train_label': tr['label'].values[df.train_row] if 'label' in tr else None,
                             'test_label': t['label'].values[df.test_row] if 'label' in t else None})
+        if 'word' in t: out['test_word'] = t['word'].values[df.test_row]   # methods that explain one test word (SaliencyIF)
         return out
 
     def proponents(self, k:int=5) -> pd.DataFrame:
