@@ -141,13 +141,14 @@ def _chunks(units:pd.DataFrame, labels:torch.Tensor, batch_size:int) -> list:
     return [np.array(c) for c in out]
 
 def _as_kind(kind:str, O:torch.Tensor, M:torch.Tensor, rng:list) -> torch.Tensor:
-    "A unit feature of `kind` from the per-unit original `O` and masked `M` gradients."
+    "A unit feature of `kind` from the per-unit original gradients `O` and the masked gradients `M` (one row per real span, in unit order)."
     if kind == 'grad': return O
     d = O.clone()
-    for b, r in enumerate(rng):
-        if r is EMPTY: d[b] = 0
-        elif r is not None: d[b] = O[b] - M[b]
-    return -d if kind == 'neg_span' else d
+    span_b = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
+    empty_b = [b for b, r in enumerate(rng) if r is EMPTY]
+    if span_b: d[span_b] -= M
+    if empty_b: d[empty_b] = 0
+    return d.neg_() if kind == 'neg_span' else d
 
 def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, kinds:set, labels:torch.Tensor,
                 batch_size:int, max_length:int, split:bool, stats:dict|None, fill:int|None=None):
@@ -169,17 +170,22 @@ def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, kinds:set, la
         seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in spans], tokenizer, fill)])
         src = need + [ex_of[b] for b in spans]
         p = sum(t.numel() for t in params.values())
-        O = torch.zeros(len(pos), p, device=next(iter(params.values())).device); M = torch.zeros_like(O)
-        if src:
-            ys = torch.tensor([keys[ex_b[e]][1] for e in src], dtype=torch.long)
-            _, g = next(iter_grads(model, params, seq_ids, am[src], ys, None if tt is None else tt[src],
-                                   batch_size=len(src), split=split))
-            if stats is not None: stats['grads'] = stats.get('grads', 0) + len(src); stats['chunks'] = stats.get('chunks', 0) + 1
-            at = {e: i for i, e in enumerate(need)}
-            for b in range(len(pos)):
-                if ex_of[b] in at: O[b] = g[at[ex_of[b]]]
-            for i, b in enumerate(spans): M[b] = g[len(need) + i]
-        yield torch.as_tensor(pos), O, M, rng
+        dev = next(iter(params.values())).device
+        if not src:
+            yield torch.as_tensor(pos), torch.zeros(len(pos), p, device=dev), torch.zeros(0, p, device=dev), rng; continue
+        ys = torch.tensor([keys[ex_b[e]][1] for e in src], dtype=torch.long)
+        _, g = next(iter_grads(model, params, seq_ids, am[src], ys, None if tt is None else tt[src],
+                               batch_size=len(src), split=split))
+        if stats is not None: stats['grads'] = stats.get('grads', 0) + len(src); stats['chunks'] = stats.get('chunks', 0) + 1
+        at = {e: i for i, e in enumerate(need)}
+        idx = [at.get(ex_of[b], -1) for b in range(len(pos))]    # unit -> row of g holding its original gradient
+        if idx == list(range(len(need))): O = g[:len(need)]        # one unit per example, in order: a view, no copy
+        elif min(idx) >= 0: O = g[torch.tensor(idx, device=g.device)]
+        else:                                                      # units whose only span is empty need no g(z)
+            O = torch.zeros(len(pos), p, device=g.device, dtype=g.dtype)
+            has = [b for b, i in enumerate(idx) if i >= 0]
+            if has: O[has] = g[torch.tensor([idx[b] for b in has], device=g.device)]
+        yield torch.as_tensor(pos), O, g[len(need):], rng
 
 def _labels(units:pd.DataFrame, labels) -> torch.Tensor:
     if labels is not None: return torch.as_tensor(labels).long().cpu()
