@@ -23,6 +23,27 @@ from .engine import _token_ranges, EMPTY
 __all__ = ['IF', 'IFPlus', 'IFPlusPlus', 'RIF', 'saliency', 'stimuli', 'stimulus_grads', 'SaliencyIF', 'words_html']
 
 # %% ../nbs/07_influence.ipynb #ae0b859a
+def _check_label(model, label):
+    "`label` must be 'pred', 'gold' or a class id of the model; returns the class id or None."
+    nl = model.config.num_labels
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if not 0 <= int(label) < nl: raise ValueError(f"label: a class id must be in [0, {nl}), got {label}")
+        return int(label)
+    if not isinstance(label, str) or label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred', 'gold' or a class id, got {label!r}")
+
+def _explained(model, tokenizer, df:pd.DataFrame, label, max_length:int) -> torch.Tensor:
+    "The explained class of every row: the prediction ('pred'), the gold label ('gold') or one class id for all (int)."
+    c = _check_label(model, label)
+    if c is not None: return torch.full((len(df),), c, dtype=torch.long)
+    if label == 'gold' and 'label' not in df: raise ValueError("df: label='gold' needs a `label` column")
+    enc = encode(tokenizer, df, max_length=max_length)
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad():
+            return resolve_labels(model, enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids'),
+                                  torch.tensor(df['label'].to_numpy()) if 'label' in df else None, label=label)
+    finally: model.train(was)
+
 _SOLVERS = {'exact': ExactSolver, 'lissa': LissaSolver, 'lowrank': LowRankSolver}
 
 class IF:
@@ -60,11 +81,7 @@ class IF:
         return train, explode_spans(test_df, whole=not self.test_spans)
 
     def _test_labels(self, test:pd.DataFrame) -> torch.Tensor:
-        if self.label == 'gold':
-            if 'label' not in test: raise ValueError("test_df: label='gold' needs a `label` column")
-            return torch.tensor(test['label'].to_numpy(), dtype=torch.long)
-        enc = encode(self.tokenizer, test, max_length=self.max_length)
-        return resolve_labels(self.model, enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids'), label=self.label)
+        return _explained(self.model, self.tokenizer, test, self.label, self.max_length)
 
     def _transforms(self, solver, info):
         return (lambda A: solver.solve(A, info)), None
@@ -144,25 +161,27 @@ def saliency(model, tokenizer, df:pd.DataFrame,
 # %% ../nbs/07_influence.ipynb #9d9c7514
 _STIMULI, _AT, _TARGETS = ('grad_input', 'grad_sum'), ('word_embeddings', 'embeddings'), ('prob', 'log_prob', 'logit')
 
+def _embedding_block(model):
+    "The base model's embedding block (`bert.embeddings`, ...), or None."
+    base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
+    return getattr(base, 'embeddings', None)
+
 def _stimulus_module(model, at:str):
     "The module whose output is the embedding `e_t` the stimulus differentiates."
     if at not in _AT: raise ValueError(f"at: expected 'word_embeddings' or 'embeddings', got {at!r}")
     if at == 'word_embeddings': return model.get_input_embeddings()
-    base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
-    emb = getattr(base, 'embeddings', None)
+    emb = _embedding_block(model)
     if emb is None: raise ValueError(f"at: 'embeddings' needs a model with an embedding block (`{_base_prefix(model) or 'base'}.embeddings`); use at='word_embeddings'")
     return emb
 
 def _check_stimulus(model, stimulus:str, at:str, target:str='prob'):
     if stimulus not in _STIMULI: raise ValueError(f"stimulus: expected 'grad_input' or 'grad_sum', got {stimulus!r}")
     if target not in _TARGETS: raise ValueError(f"target: expected 'prob', 'log_prob' or 'logit', got {target!r}")
-    mod = _stimulus_module(model, at)
-    base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
-    ln = getattr(getattr(base, 'embeddings', None), 'LayerNorm', None)
+    _stimulus_module(model, at)
+    ln = getattr(_embedding_block(model), 'LayerNorm', None)
     if stimulus == 'grad_sum' and at == 'word_embeddings' and isinstance(ln, torch.nn.LayerNorm):
         raise ValueError("stimulus: 'grad_sum' at the word embeddings is identically zero for this model (its embedding block "
                          "ends in a LayerNorm, which ignores a constant shift of its input); use stimulus='grad_input' or at='embeddings'")
-    return mod
 
 def _stimulus_tokens(model, kw:dict, y:torch.Tensor, stimulus:str, at:str, create_graph:bool, target:str='prob') -> torch.Tensor:
     "Per-token stimulus `s [B, L]`: `∇_{e_t} S_y · e_t` ('grad_input') or `Σ_j [∇_{e_t} S_y]_j` ('grad_sum'); S_y = p(y|x), log p(y|x) or logit y."
@@ -179,27 +198,6 @@ def _stimulus_tokens(model, kw:dict, y:torch.Tensor, stimulus:str, at:str, creat
     S = out.gather(1, y[:, None].to(logits.device)).sum()
     with _math_sdpa(): G, = torch.autograd.grad(S, e, create_graph=create_graph)
     return (G*e).sum(-1) if stimulus == 'grad_input' else G.sum(-1)
-
-def _check_label(model, label):
-    "`label` must be 'pred', 'gold' or a class id of the model; returns the class id or None."
-    nl = model.config.num_labels
-    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-        if not 0 <= int(label) < nl: raise ValueError(f"label: a class id must be in [0, {nl}), got {label}")
-        return int(label)
-    if not isinstance(label, str) or label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred', 'gold' or a class id, got {label!r}")
-
-def _explained(model, tokenizer, df:pd.DataFrame, label, max_length:int) -> torch.Tensor:
-    "The explained class of every row: the prediction ('pred'), the gold label ('gold') or one class id for all (int)."
-    c = _check_label(model, label)
-    if c is not None: return torch.full((len(df),), c, dtype=torch.long)
-    if label == 'gold' and 'label' not in df: raise ValueError("df: label='gold' needs a `label` column")
-    enc = encode(tokenizer, df, max_length=max_length)
-    was = model.training; model.eval()
-    try:
-        with torch.no_grad():
-            return resolve_labels(model, enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids'),
-                                  torch.tensor(df['label'].to_numpy()) if 'label' in df else None, label=label)
-    finally: model.train(was)
 
 def _words(enc, b:int) -> list:
     "Character spans `(a, b)` of the words of the first sequence (the `text`) of encoding row `b`, with their token ranges."
@@ -246,7 +244,7 @@ def stimulus_grads(model, tokenizer, params:dict, units:pd.DataFrame, labels:tor
                   ) -> torch.Tensor:
     "`∇_θ s(u)` `[len(units), p]` for every unit: `s(u)` = the stimulus summed over the unit's span (`None`: every non-special token)."
     _check_stimulus(model, stimulus, at, target)
-    names, plist = list(params), list(params.values())
+    plist = list(params.values())
     p = sum(t.numel() for t in plist)
     units = units.reset_index(drop=True)
     out = torch.zeros(len(units), p, device=plist[0].device)
@@ -303,22 +301,16 @@ class SaliencyIF(IF):
     def _units(self, train_df, test_df):
         "Test units: one per given span, or the top-`k_words` words by stimulus where a row has no spans."
         test_df = test_df.reset_index(drop=True)
-        has = [isinstance(v, (list, tuple)) and len(v) > 0 for v in (test_df['spans'] if 'spans' in test_df else [None]*len(test_df))]
-        if not all(has):
-            st = self.stimuli(test_df.loc[[not h for h in has]])
-            picked = {}
-            for r, g in st.groupby('row'):
+        spans = list(test_df['spans']) if 'spans' in test_df else [None]*len(test_df)
+        missing = [i for i, v in enumerate(spans) if not (isinstance(v, (list, tuple)) and len(v) > 0)]
+        if missing:
+            for r, g in self.stimuli(test_df.iloc[missing]).groupby('row'):   # `row` counts within `missing`
                 top = g.sort_values('stimulus', ascending=False, kind='stable').head(self.k_words)
-                picked[r] = [(int(a), int(b)) for a, b in zip(top.char_start, top.char_end)]
-            rows = [i for i, h in enumerate(has) if not h]
-            test_df = test_df.copy()
-            test_df['spans'] = [v if h else picked.get(rows.index(i), []) for i, (v, h) in enumerate(zip(test_df.get('spans', [None]*len(test_df)), has))]
+                spans[missing[r]] = [(int(a), int(b)) for a, b in zip(top.char_start, top.char_end)]
+            test_df = test_df.assign(spans=[v if isinstance(v, (list, tuple)) else [] for v in spans])
         test = explode_spans(test_df)
         test['word'] = [None if s is None else str(t)[s[0]:s[1]] for t, s in zip(test.text, test.span)]
         return explode_spans(train_df, whole=True), test
-
-    def _test_labels(self, test:pd.DataFrame) -> torch.Tensor:
-        return _explained(self.model, self.tokenizer, test, self.label, self.max_length)
 
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test unit (a given span, or an automatically picked salient word)."
@@ -351,8 +343,8 @@ class SaliencyIF(IF):
         X = getattr(res, 'solved_test', None)
         if X is None or res.method != self.name: raise ValueError("res: expected the result of SaliencyIF.score")
         if len(res.train) != len(explode_spans(train_df, whole=True)): raise ValueError("train_df: expected the training frame given to score")
-        fid = {'unk': self.tokenizer.unk_token_id, 'mask': mask_id(self.tokenizer)}.get(fill, fill) if isinstance(fill, str) else fill
         if isinstance(fill, str) and fill not in ('unk', 'mask'): raise ValueError(f"fill: expected 'unk', 'mask' or a token id, got {fill!r}")
+        fid = {'unk': self.tokenizer.unk_token_id, 'mask': mask_id(self.tokenizer)}[fill] if isinstance(fill, str) else fill
         if fid is None: raise ValueError(f"fill: the tokenizer has no {fill} token")
         tops = {i: res.scores[i].argsort(descending=True)[:k].tolist() for i in range(res.shape[0])}
         ex = sorted({j for v in tops.values() for j in v})
@@ -363,11 +355,11 @@ class SaliencyIF(IF):
         W = score_units(self.model, self.tokenizer, wu, res.test, self.params, None, 'span', test_labels=torch.tensor(res.test.explained_label.to_numpy()),
                         test_features=lambda *_: X, fill=int(fid), batch_size=self.batch_size, max_length=self.max_length,
                         progress=self.progress, desc=self.name + ' words')
+        cols = wu.groupby('row').indices                    # example position in `ex` -> its word columns of W
         rows = []
         for i, js in tops.items():
             for rank, j in enumerate(js, 1):
-                sel = [q for q, r in enumerate(wu.row) if r == ex.index(j)]
-                ws = [(wu.span.iat[q], W[i, q].item()) for q in sel]
+                ws = [(wu.span.iat[q], W[i, q].item()) for q in cols.get(ex.index(j), [])]
                 best = max(ws, key=lambda t: t[1]) if ws else (None, float('nan'))
                 text = str(res.train.text.iat[j])
                 rows.append(dict(test_id=res.test.id.iat[i], test_word=res.test.word.iat[i], rank=rank, train_id=res.train.id.iat[j],
