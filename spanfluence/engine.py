@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .models import encode
 from .gradients import select_params, iter_grads, resolve_labels
 from .spans import char_to_token_span, mask_spans, highlight_html
@@ -85,6 +86,24 @@ class Influence:
 def _span_col(df, idx):
     if 'span' not in df: return [None]*len(idx)
     return [df['span'].values[i] for i in idx]
+
+# %% ../nbs/05_engine.ipynb #lagex001
+@patch
+def label_agreement(self:Influence, k:int=10, # top-k proponents and top-k opponents per test unit
+                   ) -> pd.DataFrame:
+    "Per test unit: the share of its top-`k` proponents and of its top-`k` opponents whose label is the explained label."
+    if 'label' not in self.train: raise ValueError("train: label agreement needs a `label` column on the training units")
+    col = 'explained_label' if 'explained_label' in self.test else 'label'
+    if col not in self.test: raise ValueError("test: label agreement needs an `explained_label` (or `label`) column")
+    n = len(self.train)
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= n//2:
+        raise ValueError(f"k: expected an integer in [1, {n//2}] (half the {n} training units, so the two sides never overlap), got {k!r}")
+    S = self.scores.detach().double().cpu().numpy()
+    order = np.argsort(-S, axis=1, kind='stable')
+    lab, y = self.train['label'].to_numpy(), self.test[col].to_numpy()
+    return pd.DataFrame({'test_id': self.test['id'].to_numpy() if 'id' in self.test else np.arange(len(y)), 'explained_label': y,
+                         'proponents': (lab[order[:, :k]] == y[:, None]).mean(1), 'opponents': (lab[order[:, -k:]] == y[:, None]).mean(1)})
+
 
 # %% ../nbs/05_engine.ipynb #9faa7fb7
 def explode_spans(df:pd.DataFrame, # a canonical frame (`spanfluence.data`)

@@ -66,6 +66,12 @@ def select_params(model, spec:str|list='last:2', # "classifier", "last:k", "word
 # %% ../nbs/03_gradients.ipynb #91da2189
 _SEQ_HEAD_TYPES = ('roberta', 'xlm-roberta', 'camembert', 'electra', 'deberta', 'deberta-v2')
 
+def _embed(base, kw:dict):
+    "The embedding block's output as the first encoder layer sees it (ELECTRA projects it when its embedding size differs)."
+    h = base.embeddings(**kw)
+    proj = getattr(base, 'embeddings_project', None)
+    return proj(h) if proj is not None else h
+
 class _Top(nn.Module):
     "The part of a classifier from layer `start` up (`start=-1`: from the embeddings), as a module whose parameters are the model's."
     def __init__(self, model, start:int):
@@ -76,7 +82,7 @@ class _Top(nn.Module):
         if self.start < 0:
             kw = dict(input_ids=h)
             if token_type_ids is not None: kw['token_type_ids'] = token_type_ids
-            h = base.embeddings(**kw)
+            h = _embed(base, kw)
         for layer in base.encoder.layer[max(self.start, 0):]:
             h = layer(h, mask4)
             if isinstance(h, tuple): h = h[0]
@@ -99,7 +105,7 @@ def _split_start(model, names) -> int|None:
     base = getattr(model, pre, None) if pre else None
     if base is None or not hasattr(base, 'embeddings') or not hasattr(getattr(base, 'encoder', None), 'layer'): return None
     if model.config.model_type not in ('bert',) + _SEQ_HEAD_TYPES[:4]: return None
-    if any('.embeddings.' in n for n in names): return -1
+    if any('.embeddings.' in n or '.embeddings_project.' in n for n in names): return -1
     idx = [i for i in map(_layer_index, names) if i is not None]
     return min(idx) if idx else len(base.encoder.layer)
 
@@ -121,7 +127,7 @@ def _bottom(model, start, input_ids, attention_mask, token_type_ids=None):
     base = getattr(model, _base_prefix(model))
     kw = dict(input_ids=input_ids)
     if token_type_ids is not None: kw['token_type_ids'] = token_type_ids
-    h = base.embeddings(**kw)
+    h = _embed(base, kw)
     m4 = _mask4(attention_mask, h.dtype)
     for layer in base.encoder.layer[:start]:
         h = layer(h, m4)

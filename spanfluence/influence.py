@@ -11,7 +11,7 @@ from .gradients import select_params, resolve_labels
 from .models import encode, model_inputs
 import torch.nn.functional as F
 from .spans import auto_spans
-from .engine import Influence, score_units, explode_spans
+from .engine import Influence, score_units, self_scores, explode_spans
 from .lissa import HVP, HessianData, ExactSolver, LissaSolver, LowRankSolver
 import html
 import numpy as np
@@ -86,6 +86,13 @@ class IF:
     def _transforms(self, solver, info):
         return (lambda A: solver.solve(A, info)), None
 
+    def self_influence(self, train_df:pd.DataFrame) -> torch.Tensor:
+        "Self-influence of every training unit (gold labels on both sides): the diagonal of `score(train, train)`, without the matrix."
+        train = explode_spans(train_df, whole=not self.train_spans)
+        tt, tr = self._transforms(self.solver(train_df), {})
+        return self_scores(self.model, self.tokenizer, train, self.params, None, self.train_kind, self.test_kind,
+                           test_transform=tt, train_transform=tr, batch_size=self.batch_size, max_length=self.max_length)
+
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training unit for every test unit."
         t0 = time.time()
@@ -109,8 +116,8 @@ class IFPlus(IF):
     name, train_kind, test_kind, train_spans, test_spans = 'IF+', 'span', 'grad', True, False
 
 class IFPlusPlus(IF):
-    "IF⁺⁺ (Huang et al. 2021): `[g(z'_{-kl}) − g(z')]^T (H+λI)^{-1} [g(z) − g(z_{-ij})]`, units = (example, span) on both sides."
-    name, train_kind, test_kind, train_spans, test_spans = 'IF++', 'span', 'neg_span', True, True
+    "IF⁺⁺ (Huang et al. 2021): `[g(z') − g(z'_{-kl})]^T (H+λI)^{-1} [g(z) − g(z_{-ij})]`, units = (example, span) on both sides; positive: the training span raises the test span's importance."
+    name, train_kind, test_kind, train_spans, test_spans = 'IF++', 'span', 'span', True, True
 
 # %% ../nbs/07_influence.ipynb #f18fd179
 def _self_normalise(solver, info):

@@ -15,7 +15,7 @@ from transformers import TrainerCallback
 from .gradients import select_params, resolve_labels
 from .models import encode, model_inputs
 from .spans import auto_spans
-from .train import TrainRun, Checkpoint, load_run, load_params, save_params, _atomic_write
+from .train import TrainRun, Checkpoint, load_run, load_params, save_params, checkpoint_weights, _manifest, _write_manifest
 from .engine import Influence, State, score_units, self_scores, explode_spans
 
 # %% auto #0
@@ -23,21 +23,25 @@ __all__ = ['checkpoint_states', 'GradDot', 'GradCos', 'TracIn', 'faithful_varian
            'representations', 'Representer', 'NNSimilarity', 'TracInCallback']
 
 # %% ../nbs/08_tracin.ipynb #fbf6955a
-def _as_checkpoints(checkpoints) -> list:
-    if isinstance(checkpoints, TrainRun): return list(checkpoints.checkpoints)
-    if isinstance(checkpoints, (str, Path)): return list(load_run(checkpoints).checkpoints)
+def _as_checkpoints(checkpoints):
+    "A `TrainRun` (as it is, so its initial weights stay known), or a list of `Checkpoint`s."
+    if isinstance(checkpoints, TrainRun): return checkpoints
+    if isinstance(checkpoints, (str, Path)): return load_run(checkpoints)
     cks = list(checkpoints)
     for c in cks:
         if not isinstance(c, Checkpoint): raise ValueError(f"checkpoints: expected a TrainRun, a run directory or Checkpoints, got {type(c).__name__}")
     return cks
 
-def checkpoint_states(checkpoints) -> list:
-    "Engine `State`s for saved checkpoints: each loads its safetensors file and weighs by its learning rate."
-    cks = _as_checkpoints(checkpoints)
-    if not cks: raise ValueError("checkpoints: the run has no saved checkpoints")
-    for c in cks:
+def checkpoint_states(checkpoints, # a `TrainRun`, its directory, or `Checkpoint`s oldest first
+                      convention:str='interval', # TracIn's weights: see `spanfluence.train.checkpoint_weights`
+                     ) -> list:
+    "Engine `State`s for saved checkpoints: each loads its safetensors file and weighs by the summed rate of its interval."
+    run = _as_checkpoints(checkpoints)
+    pairs = checkpoint_weights(run, convention)
+    for c, _ in pairs:
         if not Path(c.path).exists(): raise FileNotFoundError(f"checkpoints: missing checkpoint file {c.path!r} (step {c.step})")
-    return [State(weight=float(c.lr), load=(lambda m, p=c.path: load_params(m, p)), name=f'step {c.step}') for c in cks]
+    return [State(weight=w, load=(lambda m, p=c.path: load_params(m, p)), name=f'step {c.step}') for c, w in pairs]
+
 
 # %% ../nbs/08_tracin.ipynb #61817cfe
 class GradDot:
@@ -117,13 +121,15 @@ class TracIn(GradDot):
                  params:str|list='last:2', # the explained selection (`select_params` spec)
                  checkpoints=None, # a `TrainRun`, its directory, or a list of `Checkpoint`s; None: the model as it is, weight 1
                  label:str='pred', # test-side label: the final model's prediction ('pred') or 'gold'
-                 batch_size:int=32, max_length:int=128, progress:bool=True):
+                 batch_size:int=32, max_length:int=128, progress:bool=True,
+                 convention:str='interval', # checkpoint weights: 'interval' (the steps that led to it) or 'start' (the steps from it)
+                ):
         super().__init__(model, tokenizer, params, label, batch_size, max_length, progress)
         if checkpoints is None:
             warnings.warn("TracIn without checkpoints scores with the current weights only (weight 1): that is GradDot. "
                           "Pass checkpoints=<TrainRun> from finetune for TracIn proper.")
             self.states = [State()]
-        else: self.states = checkpoint_states(checkpoints)
+        else: self.states = checkpoint_states(checkpoints, convention)
     def _states(self, train_df): return self.states
 
 # %% ../nbs/08_tracin.ipynb #ad8df104
@@ -178,10 +184,12 @@ class TracInF(GradDot):
                  data:pd.DataFrame|None=None, # frame the mini-batches come from; None: the training frame given to `score`
                  seed:int=0, # seeds the mini-batches
                  checkpoints=None, # instead of variants: a `TrainRun`/directory/Checkpoints (TracIn's states)
-                 label:str='pred', batch_size:int=32, max_length:int=128, progress:bool=True):
+                 label:str='pred', batch_size:int=32, max_length:int=128, progress:bool=True,
+                 convention:str='interval', # weights of `checkpoints` (`spanfluence.train.checkpoint_weights`)
+                ):
         super().__init__(model, tokenizer, params, label, batch_size, max_length, progress)
         self.n_variants, self.eta, self.variant_batch, self.data, self.seed = n_variants, eta, variant_batch, data, seed
-        self.checkpoints = None if checkpoints is None else checkpoint_states(checkpoints)
+        self.checkpoints = None if checkpoints is None else checkpoint_states(checkpoints, convention)
 
     def _states(self, train_df:pd.DataFrame) -> list:
         if self.checkpoints is not None: return self.checkpoints
@@ -198,9 +206,9 @@ class TracInPlus(TracInF):
     train_kind, test_kind, train_spans, test_spans = 'span', 'grad', True, False
 
 class TracInPlusPlus(TracInF):
-    "TracIn⁺⁺: `[g(z'_{-kl}) − g(z')]^T [g(z) − g(z_{-ij})]` summed over δ-variants (Huang et al. 2021)."
+    "TracIn⁺⁺: `[g(z') − g(z'_{-kl})]^T [g(z) − g(z_{-ij})]` summed over δ-variants (Huang et al. 2021); positive: the training span raises the test span's importance."
     name = 'TracInPlusPlus'
-    train_kind, test_kind, train_spans, test_spans = 'span', 'neg_span', True, True
+    train_kind, test_kind, train_spans, test_spans = 'span', 'span', True, True
     def __init__(self, model, tokenizer, params:str|list='last:2',
                  test_k:int=1, # test spans per test row without spans (top-k by importance)
                  span_kind:str='clause', # candidate kind for those spans ('sentence', 'clause', 'window')
@@ -304,19 +312,20 @@ class NNSimilarity:
 
 # %% ../nbs/08_tracin.ipynb #5db4b2ee
 class TracInCallback(TrainerCallback):
-    "A `transformers.TrainerCallback` that saves TracIn checkpoints and learning rates, readable by `load_run`."
+    "A `transformers.TrainerCallback` that saves TracIn checkpoints with their summed learning rates, readable by `load_run`."
     def __init__(self, out_dir, # where checkpoints and manifest.json go
                  params:str|list|None=None, # saved selection (`select_params` spec, biases included); None: every trainable parameter
                  every:int|None=None, # save every `every` optimizer steps; None: at the end of every epoch
                 ):
         if every is not None and every < 1: raise ValueError(f"every: expected a positive number of steps or None, got {every}")
         self.out_dir, self.spec, self.every = Path(out_dir), params, every
-        self.checkpoints, self.names, self._lr = [], None, None
+        self.checkpoints, self.names, self._lr, self._sum, self.initial = [], None, None, 0.0, None
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.names = ([n for n, p in model.named_parameters() if p.requires_grad] if self.spec is None
                       else list(select_params(model, self.spec, include_bias=True)))
-        self.checkpoints = []
+        self.checkpoints, self._sum = [], 0.0
+        self.initial = Checkpoint(save_params(model, self.names, self.out_dir/'ckpt-00000.safetensors'), 0, 0.0, 0.0, 0.0, 0)
         self.recipe = dict(trainer=True, params=self.spec, every=self.every, learning_rate=args.learning_rate,
                            lr_scheduler_type=str(getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)),
                            num_train_epochs=args.num_train_epochs, per_device_train_batch_size=args.per_device_train_batch_size,
@@ -324,6 +333,7 @@ class TracInCallback(TrainerCallback):
 
     def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         self._lr = float(optimizer.param_groups[0]['lr'])   # the rate of the step just taken
+        self._sum += self._lr
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every is not None and state.global_step % self.every == 0: self._save(model, state)
@@ -335,8 +345,8 @@ class TracInCallback(TrainerCallback):
         if self.checkpoints and self.checkpoints[-1].step == state.global_step: return
         path = self.out_dir/f'ckpt-{state.global_step:05d}.safetensors'
         save_params(model, self.names, path)
-        self.checkpoints.append(Checkpoint(str(path), int(state.global_step), round(float(state.epoch or 0), 4), self._lr))
+        first = self.checkpoints[-1].step + 1 if self.checkpoints else 1
+        self.checkpoints.append(Checkpoint(str(path), int(state.global_step), round(float(state.epoch or 0), 4), self._lr, self._sum, first))
+        self._sum = 0.0
         hist = json.loads(json.dumps(state.log_history, default=str))
-        man = dict(recipe=self.recipe, params=self.names, history=hist,
-                   checkpoints=[dict(file=Path(c.path).name, step=c.step, epoch=c.epoch, lr=c.lr) for c in self.checkpoints])
-        _atomic_write(self.out_dir/'manifest.json', lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
+        _write_manifest(self.out_dir, _manifest(self.recipe, self.names, hist, self.checkpoints, self.initial))

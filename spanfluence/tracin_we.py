@@ -17,7 +17,7 @@ from .models import encode, model_inputs
 from .gradients import select_params, resolve_labels, iter_grads, _word_embedding_name, _layer_index, _base_prefix
 from .engine import Influence, State, score_units, explode_spans, _snapshot, _restore
 from .spans import highlight_html
-from .train import load_params
+from .train import load_params, TrainRun
 from .tracin import checkpoint_states
 
 # %% auto #0
@@ -471,13 +471,16 @@ def _safetensor_names(path) -> list:
     with safe_open(str(path), 'pt') as f: return list(f.keys())
 
 def cancellation_ratio(model, tokenizer, train_df:pd.DataFrame, # the training set D of the run
-                       checkpoints, # a `TrainRun`, its directory or a list of `Checkpoint`s (at least two)
+                       checkpoints, # a `TrainRun` (its initial weights first, if saved), its directory or a list of `Checkpoint`s (at least two)
                        groups:dict|None=None, # {group: [names]} (default: `param_groups` of the saved parameters)
                        batch_size:int=8, max_length:int=128, progress:bool=True) -> pd.DataFrame:
-    "The cancellation ratio `C(W) = Σ_c G(W)_c / Σ_c ΔW_c` of each parameter group over a run's checkpoints."
+    "The cancellation ratio `C(W) = Σ_c G(W)_c / Σ_c ΔW_c` of each parameter group over a run's checkpoints (η_c: the summed rate from W_c to W_c+1)."
     from spanfluence.tracin import _as_checkpoints
     cks = _as_checkpoints(checkpoints)
+    if isinstance(cks, TrainRun): cks = ([cks.initial] if cks.initial is not None else []) + list(cks.checkpoints)
     if len(cks) < 2: raise ValueError(f"checkpoints: the ratio needs at least two checkpoints (W_c and W_c+1), got {len(cks)}")
+    miss = [c.step for c in cks[1:] if c.lr_sum is None]
+    if miss: raise ValueError(f"checkpoints: no summed learning rate (lr_sum) for the interval ending at step(s) {miss}")
     saved = _safetensor_names(cks[0].path)
     named = dict(model.named_parameters())
     groups = groups or param_groups(saved, model)
@@ -516,7 +519,8 @@ def cancellation_ratio(model, tokenizer, train_df:pd.DataFrame, # the training s
             if has_we:
                 wg = word_grads(model, tokenizer, train_df, labels, batch_size=32, max_length=max_length)
                 sq[we] = torch.zeros(len(train_df), dtype=torch.float64).index_add_(0, wg.example, wg.rows.double().pow(2).sum(1))
-            for g, ns in groups.items(): G[g] += c.lr * float(torch.stack([sq[n] for n in ns]).sum(0).sqrt().sum())
+            eta = float(cks[ci + 1].lr_sum)   # the summed rate of the steps from W_c to W_c+1
+            for g, ns in groups.items(): G[g] += eta * float(torch.stack([sq[n] for n in ns]).sum(0).sqrt().sum())
             bar.update(1)
     finally:
         bar.close(); _restore(model, snap)

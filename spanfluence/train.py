@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #8c95acbc
 from __future__ import annotations
-import os, json, time, hashlib, fcntl, tempfile, contextlib
+import os, json, time, hashlib, fcntl, tempfile, contextlib, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -18,7 +18,7 @@ from .gradients import select_params
 
 # %% auto #0
 __all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'save_params', 'load_params', 'load_run', 'finetune',
-           'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
+           'checkpoint_weights', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -27,7 +27,9 @@ class Checkpoint:
     path:str # the safetensors file with the trained parameters
     step:int # optimizer steps taken when it was saved
     epoch:float # epochs completed
-    lr:float # learning rate in force for the steps before it (TracIn's eta_c)
+    lr:float # learning rate of the last optimizer step before it
+    lr_sum:float|None = None # summed learning rate of the steps since the previous checkpoint (the interval it ends)
+    first_step:int|None = None # first optimizer step (1-based) of that interval
 
 @dataclass
 class TrainRun:
@@ -37,8 +39,10 @@ class TrainRun:
     params:list # names of the trained parameters
     recipe:dict # everything that determined the run
     history:pd.DataFrame = field(default_factory=pd.DataFrame) # loss (and dev accuracy) per step/epoch
+    initial:Checkpoint|None = None # the weights before the first step (step 0), if saved
     @property
     def final(self) -> Checkpoint: return self.checkpoints[-1]
+
 
 # %% ../nbs/04_train.ipynb #8fe37ce3
 def _atomic_write(path:Path, write):
@@ -70,13 +74,34 @@ def load_params(model, path) -> list:
     return list(tensors)
 
 # %% ../nbs/04_train.ipynb #53fb0795
+def _manifest(recipe:dict, names:list, history:list, checkpoints:list, initial:Checkpoint|None=None) -> dict:
+    "The `manifest.json` of a run (one writer for `finetune` and `TracInCallback`)."
+    ck = lambda c: dict(file=Path(c.path).name, step=c.step, epoch=c.epoch, lr=c.lr, lr_sum=c.lr_sum, first_step=c.first_step)
+    return dict(format=2, recipe=recipe, params=names, history=history, checkpoints=[ck(c) for c in checkpoints],
+                initial=None if initial is None else ck(initial))
+
+def _write_manifest(out_dir, man:dict):
+    _atomic_write(Path(out_dir)/'manifest.json', lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
+
+def _interval_sums(cks:list, hist:list):
+    "Older manifests recorded only the last step's rate: rebuild `lr_sum`/`first_step` from the per-step history."
+    steps = {int(h['step']): float(h['lr']) for h in hist if 'step' in h and 'lr' in h and h['lr'] is not None}
+    prev = 0
+    for c in cks:
+        if c.lr_sum is None and all(t in steps for t in range(prev + 1, c.step + 1)):
+            c.lr_sum, c.first_step = sum(steps[t] for t in range(prev + 1, c.step + 1)), prev + 1
+        prev = c.step
+
 def load_run(out_dir) -> TrainRun:
-    "Read a run written by `finetune` from its `manifest.json`."
+    "Read a run written by `finetune` (or `TracInCallback`) from its `manifest.json`."
     mf = Path(out_dir)/'manifest.json'
     if not mf.exists(): raise FileNotFoundError(f"out_dir: no manifest.json in {str(out_dir)!r}: not a finished finetune run")
     m = json.loads(mf.read_text())
-    cks = [Checkpoint(str(Path(out_dir)/c['file']), c['step'], c['epoch'], c['lr']) for c in m['checkpoints']]
-    return TrainRun(str(out_dir), cks, m['params'], m['recipe'], pd.DataFrame(m.get('history', [])))
+    mk = lambda c: Checkpoint(str(Path(out_dir)/c['file']), c['step'], c['epoch'], c['lr'], c.get('lr_sum'), c.get('first_step'))
+    cks = [mk(c) for c in m['checkpoints']]
+    _interval_sums(cks, m.get('history', []))
+    init = mk(m['initial']) if m.get('initial') else None
+    return TrainRun(str(out_dir), cks, m['params'], m['recipe'], pd.DataFrame(m.get('history', [])), init)
 
 @contextlib.contextmanager
 def _locked(path:Path):
@@ -110,7 +135,7 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
              dev_df:pd.DataFrame|None=None, # if given, dev accuracy is recorded at every checkpoint
              max_length:int=128, include_bias:bool=True, # biases are trained (only *explained* without them)
              progress:bool=True) -> TrainRun:
-    "Fine-tune the `params` selection of `model` on `train_df`, saving checkpoints with their learning rates."
+    "Fine-tune the `params` selection of `model` on `train_df`, saving the initial weights and checkpoints with their learning rates."
     if len(train_df) == 0: raise ValueError("train_df: no rows to train on")
     if optimizer not in ('adamw', 'sgd'): raise ValueError(f"optimizer: expected 'adamw' or 'sgd', got {optimizer!r}")
     if epochs < 1 or checkpoints_per_epoch < 1: raise ValueError("epochs, checkpoints_per_epoch: expected positive integers")
@@ -139,7 +164,8 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
             return lr*(step + 1)/max(1, n_warm) if step < n_warm else lr*max(0.0, (total - step)/max(1, total - n_warm))
         save_at = {int(round(steps_per_epoch*(e + (k + 1)/checkpoints_per_epoch))) for e in range(epochs) for k in range(checkpoints_per_epoch)}
         gen = torch.Generator().manual_seed(seed)
-        cks, hist, step = [], [], 0
+        cks, hist, step, acc, first = [], [], 0, 0.0, 1
+        init = Checkpoint(save_params(model, names, out/'ckpt-00000.safetensors'), 0, 0.0, 0.0, 0.0, 0)
         torch.manual_seed(seed)
         model.train()
         try:
@@ -154,23 +180,48 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
                     logits = model(**{k: v.to(dev) for k, v in model_inputs(enc).items()}).logits
                     loss = F.cross_entropy(logits.float(), y)
                     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-                    step += 1
-                    hist.append(dict(step=step, epoch=ep + (s + len(rows))/n, lr=lr_at(step - 1), loss=loss.item()))
+                    step += 1; used = float(opt.param_groups[0]['lr']); acc += used   # the rate this step used
+                    hist.append(dict(step=step, epoch=ep + (s + len(rows))/n, lr=used, loss=loss.item()))
                     bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
                     if step in save_at:
                         path = out/f'ckpt-{step:05d}.safetensors'
                         save_params(model, names, path)
-                        cks.append(Checkpoint(str(path), step, round(ep + (s + len(rows))/n, 4), lr_at(step - 1)))
+                        cks.append(Checkpoint(str(path), step, round(ep + (s + len(rows))/n, 4), used, acc, first))
+                        acc, first = 0.0, step + 1
                         if dev_df is not None:
                             model.eval(); hist[-1]['dev_acc'] = accuracy(model, tokenizer, dev_df, max_length=max_length); model.train()
             bar.close()
         finally:
             model.eval()
             for n_, p in model.named_parameters(): p.requires_grad_(req[n_])
-        man = dict(recipe=recipe, params=names, history=hist,
-                   checkpoints=[dict(file=Path(c.path).name, step=c.step, epoch=c.epoch, lr=c.lr) for c in cks])
-        _atomic_write(mf, lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
-    return TrainRun(str(out), cks, names, recipe, pd.DataFrame(hist))
+        _write_manifest(out, _manifest(recipe, names, hist, cks, init))
+    return TrainRun(str(out), cks, names, recipe, pd.DataFrame(hist), init)
+
+# %% ../nbs/04_train.ipynb #b1c0a7e3
+_CONVENTIONS = ('interval', 'start')
+
+def checkpoint_weights(run, # a `TrainRun`, or `Checkpoint`s oldest first (a step-0 checkpoint counts as the initial weights)
+                       convention:str='interval', # 'interval': the steps that led to each checkpoint; 'start': the steps that start from it
+                      ) -> list:
+    "TracIn's `(checkpoint, η_c)` pairs: every used checkpoint with the summed learning rate of the interval it represents."
+    if convention not in _CONVENTIONS: raise ValueError(f"convention: expected 'interval' or 'start', got {convention!r}")
+    cks = list(run.checkpoints) if isinstance(run, TrainRun) else list(run)
+    if not cks: raise ValueError("checkpoints: the run has no saved checkpoints")
+    init = run.initial if isinstance(run, TrainRun) else None
+    if init is None and cks[0].step == 0: init, cks = cks[0], cks[1:]
+    if convention == 'interval': pairs = list(zip(cks, cks))
+    else:
+        if init is None and len(cks) < 2:
+            raise ValueError("checkpoints: the 'start' convention needs the initial weights or at least two checkpoints")
+        if init is None:
+            warnings.warn(f"checkpoints: no initial weights (step 0), so the 'start' convention leaves out the first "
+                          f"{cks[0].step} steps; runs of `finetune` save them")
+        pairs = list(zip(([init] if init is not None else []) + cks[:-1], cks if init is not None else cks[1:]))
+    miss = sorted({n.step for _, n in pairs if n.lr_sum is None})
+    if miss: raise ValueError(f"checkpoints: no summed learning rate (lr_sum) recorded for the interval ending at step(s) {miss}; "
+                              "set Checkpoint.lr_sum (the sum of the step sizes over that interval)")
+    return [(c, float(n.lr_sum)) for c, n in pairs]
+
 
 # %% ../nbs/04_train.ipynb #d2c601dc
 def cache_dir() -> Path:
