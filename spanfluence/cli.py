@@ -4,12 +4,12 @@
 
 # %% ../nbs/12_cli.ipynb #8eefacfd
 from __future__ import annotations
-import argparse, sys, time, importlib, inspect
+import argparse, sys, time, importlib, inspect, os, re
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['METHODS', 'method_class', 'load_task', 'build_parser', 'explain', 'main']
+__all__ = ['METHODS', 'method_class', 'method_args', 'load_frames', 'load_task', 'check_args', 'build_parser', 'explain', 'main']
 
 # %% ../nbs/12_cli.ipynb #2f78569b
 METHODS = {'tracin': 'spanfluence.tracin:TracIn',
@@ -29,33 +29,133 @@ def method_class(name:str):
     mod, cls = METHODS[key].split(':')
     return getattr(importlib.import_module(mod), cls)
 
+def method_args(cls) -> set:
+    "The keyword arguments `cls(model, tokenizer, ...)` takes, following `**kwargs` into the base classes' `__init__`."
+    out = set()
+    for c in cls.__mro__:
+        if '__init__' not in vars(c): continue
+        ps = list(inspect.signature(c.__init__).parameters.values())
+        out |= {p.name for p in ps[3:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}  # after self, model, tokenizer
+        if not any(p.kind == p.VAR_KEYWORD for p in ps): break
+    return out
+
 # %% ../nbs/12_cli.ipynb #7ea7e351
-def _load_frame(path:str):
+def _unknown_labels(labels, names:list) -> list:
+    "The distinct non-missing values of `labels` that are neither one of `names` nor a label id 0..len(names)-1."
+    from spanfluence.data import _label, _missing
+    bad = []
+    for v in labels:
+        v = v.item() if hasattr(v, 'item') else v
+        if _missing(v) or v in bad: continue
+        try: _label(v, names)
+        except ValueError: bad.append(v)
+    return bad
+
+def _read_table(path:str, arg:str, label_names:list|None=None) -> pd.DataFrame:
+    "The canonical frame of the CSV/TSV file `path` given as `arg` (labels mapped with `label_names`); errors name `arg`."
     from spanfluence.data import from_frame
     p = Path(path)
-    if not p.exists(): raise ValueError(f"--data: no such file {path!r}")
-    df = pd.read_csv(p, sep='\t' if p.suffix in ('.tsv', '.tab') else ',')
-    return from_frame(df)
+    if not p.is_file(): raise ValueError(f"{arg}: {'no such file' if not p.exists() else 'not a file:'} {path!r}")
+    tsv = p.suffix.lower() in ('.tsv', '.tab')
+    sep, other, kind = ('\t', ',', 'tab') if tsv else (',', '\t', 'comma')
+    try:
+        with p.open(encoding='utf-8') as f: head = f.readline()
+    except UnicodeDecodeError: raise ValueError(f"{arg}: {path!r} is not UTF-8 text") from None
+    hint = (f"; its header {head.strip()!r} is {'comma' if tsv else 'tab'}-separated: name the file "
+            f"{'.csv' if tsv else '.tsv'} (.tsv/.tab files are read as tab-separated, others as comma-separated)"
+            if head.count(other) > head.count(sep) else '')
+    try: df = pd.read_csv(p, sep=sep)
+    except pd.errors.EmptyDataError: raise ValueError(f"{arg}: {path!r} is empty; expected a header with text,label columns") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ValueError(f"{arg}: cannot read {path!r} as {kind}-separated values ({str(e).strip()}){hint}") from None
+    miss = [c for c in ('text', 'label') if c not in df.columns]
+    if miss: raise ValueError(f"{arg}: {path!r} lacks the column(s) {miss} (it has {list(df.columns)}){hint}")
+    if len(df) == 0: raise ValueError(f"{arg}: {path!r} has a header but no rows")
+    if label_names is not None and (bad := _unknown_labels(df['label'], label_names)):
+        raise ValueError(f"{arg}: {path!r} has label(s) {bad} that the training data (--train) lacks; its labels are {label_names}")
+    try: return from_frame(df, label_names=label_names, source=str(p))
+    except ValueError as e: raise ValueError(f"{arg}: {path!r}: {e}") from None
+
+def load_frames(data:str='sst2', train:str|None=None) -> tuple:
+    "`(train_df, test_df)` of a task: bundled `sst2`/`mams`, or CSV/TSV files sharing the training file's label mapping."
+    from spanfluence.data import load_sst2, load_mams
+    if data in ('sst2', 'mams'):
+        if train is not None: raise ValueError(f"--train: only used when --data is a CSV/TSV file; {data!r} has its own training split")
+        return (load_sst2('train'), load_sst2('dev')) if data == 'sst2' else (load_mams('train'), load_mams('test'))
+    if not Path(data).exists(): raise ValueError(f"--data: expected 'sst2', 'mams' or a CSV/TSV file; no such file {data!r}")
+    if train is None: raise ValueError("--train: a custom --data test file needs --train <training file>")
+    tr = _read_table(train, '--train')
+    names = tr.attrs['label_names']
+    if len(names) < 2: raise ValueError(f"--train: {train!r} has a single class {names}; a classifier needs at least 2")
+    return tr, _read_table(data, '--data', names)
+
+# %% ../nbs/12_cli.ipynb #8b1ba8dc
+def _task_model(data:str, train:str|None, tr:pd.DataFrame, progress:bool=True) -> tuple:
+    "`(model, tokenizer, run)` of a task: the cached bundled runs, or a head with one output per training label, fine-tuned."
+    from spanfluence.train import sst2_model, mams_model, cached_run, SST2_RECIPE
+    from spanfluence.models import load_encoder
+    if data == 'sst2': return sst2_model(progress=progress)
+    if data == 'mams': return mams_model(progress=progress)
+    model, tok = load_encoder(num_labels=len(tr.attrs['label_names']))
+    return model, tok, cached_run(Path(train).stem, model, tok, tr, progress=progress, **SST2_RECIPE)
+
+def _subset(tr:pd.DataFrame, n_train:int|None) -> pd.DataFrame:
+    return tr if n_train is None else tr.sample(n=min(n_train, len(tr)), random_state=0).sort_index()
 
 def load_task(data:str='sst2', train:str|None=None, n_train:int|None=None, progress:bool=True):
     "The `(train_df, test_df, model, tokenizer, run)` of a task: bundled `sst2`/`mams`, or CSV/TSV files."
-    from spanfluence.data import load_sst2, load_mams
-    from spanfluence.train import sst2_model, mams_model, cached_run, SST2_RECIPE
-    from spanfluence.models import load_encoder
-    if data == 'sst2':
-        model, tok, run = sst2_model(progress=progress)
-        tr, te = load_sst2('train'), load_sst2('dev')
-    elif data == 'mams':
-        model, tok, run = mams_model(progress=progress)
-        tr, te = load_mams('train'), load_mams('test')
-    else:
-        if train is None: raise ValueError("--train: a custom --data test file needs --train <training file>")
-        tr, te = _load_frame(train), _load_frame(data)
-        n_labels = int(max(tr['label'].max(), te['label'].max())) + 1
-        model, tok = load_encoder(num_labels=max(2, n_labels))
-        run = cached_run(Path(train).stem, model, tok, tr, progress=progress, **SST2_RECIPE)
-    if n_train is not None: tr = tr.sample(n=min(n_train, len(tr)), random_state=0).sort_index()
-    return tr, te, model, tok, run
+    tr, te = load_frames(data, train)
+    model, tok, run = _task_model(data, train, tr, progress)
+    return _subset(tr, n_train), te, model, tok, run
+
+# %% ../nbs/12_cli.ipynb #4a83311b
+def _device(spec:str) -> str:
+    "The torch device `--device` names, checked against this machine ('auto': cuda if visible, else cpu)."
+    import torch
+    if spec == 'auto': return 'cuda' if torch.cuda.is_available() else 'cpu'
+    m = re.fullmatch(r'cpu|mps|cuda(?::(\d+))?', spec)
+    if m is None: raise ValueError(f"--device: expected 'auto', 'cpu', 'cuda', 'cuda:N' (N a GPU index) or 'mps', got {spec!r}")
+    if spec.startswith('cuda'):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise ValueError(f"--device: {spec!r} asked for but no CUDA GPU is visible on this machine; use --device cpu")
+        if int(m[1] or 0) >= n: raise ValueError(f"--device: {spec!r} asked for but {n} CUDA GPU(s) are visible (cuda:0..cuda:{n-1})")
+    if spec == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError("--device: 'mps' asked for but Apple MPS is not available on this machine; use --device cpu")
+    return spec
+
+def _check_out(out:str):
+    p = Path(out)
+    if p.is_dir(): raise ValueError(f"--out: {out!r} is a folder; expected the path of the CSV file to write")
+    if not p.parent.is_dir(): raise ValueError(f"--out: the folder {str(p.parent)!r} of {out!r} does not exist")
+    if not os.access(p.parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"--out: {out!r} is not writable")
+
+def _method_kw(cls, args) -> dict:
+    "The keyword arguments the CLI passes to `cls`; a given `--params`/`--label` that `cls` does not take is refused."
+    takes = method_args(cls)
+    kw = {'progress': not args.quiet} if 'progress' in takes else {}
+    for k in ('params', 'label'):
+        v = getattr(args, k)
+        if v is None: continue
+        if k not in takes:
+            users = sorted(m for m in METHODS if k in method_args(method_class(m)))
+            raise ValueError(f"--{k}: method {args.method!r} ({cls.__name__}) does not use it; drop --{k} or choose one of {', '.join(users)}")
+        kw[k] = v
+    return kw
+
+def check_args(args) -> tuple:
+    "Check the arguments of `explain` that need no data: returns `(method class, its keyword arguments, device)`."
+    for k in ('top', 'n_train'):
+        v = getattr(args, k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+            raise ValueError(f"--{k.replace('_', '-')}: expected a positive integer, got {v!r}")
+    if args.params is not None and not re.fullmatch(r'classifier|word_embeddings|all|last:\d+', args.params):
+        raise ValueError(f"--params: expected 'classifier', 'last:k', 'word_embeddings' or 'all', got {args.params!r}")
+    if len(set(args.test)) != len(args.test): raise ValueError(f"--test: positions repeat in {args.test}; give each once")
+    cls = method_class(args.method)
+    kw = _method_kw(cls, args)
+    _check_out(args.out)
+    return cls, kw, _device(args.device)
 
 # %% ../nbs/12_cli.ipynb #8e39e93b
 def build_parser() -> argparse.ArgumentParser:
@@ -63,33 +163,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True)
     e = sub.add_parser('explain', help='fine-tune (cached), score test examples against the training set, print and save the ranking')
     e.add_argument('--data', default='sst2', help="'sst2' (default), 'mams', or a CSV/TSV test file with text,label columns")
-    e.add_argument('--train', default=None, help='training CSV/TSV file when --data is a file')
+    e.add_argument('--train', default=None, help='training CSV/TSV file when --data is a file (its labels define the classes)')
     e.add_argument('--method', default='tracin', help=f"influence method: {', '.join(METHODS)} (default tracin)")
     e.add_argument('--test', type=int, nargs='+', default=[0, 1, 2], help='row positions of the test examples to explain')
     e.add_argument('--top', type=int, default=5, help='proponents and opponents to print per test example')
     e.add_argument('--n-train', type=int, default=None, help='score a seeded subset of this many training examples')
-    e.add_argument('--params', default=None, help="parameter selection: classifier, last:k, word_embeddings, all (default: the method's own)")
-    e.add_argument('--label', default='pred', choices=['pred', 'gold'], help='explain the predicted (default) or the gold label')
+    e.add_argument('--params', default=None, help="parameter selection: classifier, last:k, word_embeddings, all (default: the method's own; only for methods that take it)")
+    e.add_argument('--label', default=None, choices=['pred', 'gold'], help='explain the predicted (default) or the gold label (only for methods that take it)')
     e.add_argument('--out', default='spanfluence_explain.csv', help='CSV with every ranked (test, train) pair')
-    e.add_argument('--device', default='auto', help="'cpu', 'cuda' or 'auto'")
+    e.add_argument('--device', default='auto', help="'auto' (default: cuda if visible, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     e.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 # %% ../nbs/12_cli.ipynb #ffcbfd7c
 def explain(args) -> pd.DataFrame:
-    "Run `spanfluence explain` with parsed `args`; returns the ranked frame it wrote."
-    import torch
-    if args.top < 1: raise ValueError(f"--top: expected a positive number, got {args.top}")
-    cls = method_class(args.method)
-    tr, te, model, tok, run = load_task(args.data, args.train, args.n_train, progress=not args.quiet)
+    "Run `spanfluence explain` with parsed `args`: all checked before any model is loaded; returns the ranked frame it wrote."
+    cls, kw, dev = check_args(args)
+    tr, te = load_frames(args.data, args.train)
     bad = [i for i in args.test if not 0 <= i < len(te)]
     if bad: raise ValueError(f"--test: positions {bad} are outside the {len(te)} test examples (0..{len(te) - 1})")
-    dev = ('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device
-    if dev.startswith('cuda') and not torch.cuda.is_available(): raise ValueError("--device: cuda asked for but no GPU is visible")
+    model, tok, run = _task_model(args.data, args.train, tr, progress=not args.quiet)
+    tr = _subset(tr, args.n_train)
+    if 'checkpoints' in method_args(cls): kw['checkpoints'] = run
     model.to(dev)
-    accepted = inspect.signature(cls.__init__).parameters
-    kw = {k: v for k, v in dict(params=args.params, progress=not args.quiet, checkpoints=run, label=args.label).items()
-          if k in accepted and v is not None}
     t0 = time.time()
     res = cls(model, tok, **kw).score(tr, te.iloc[args.test])
     dt = time.time() - t0
@@ -102,7 +198,6 @@ def explain(args) -> pd.DataFrame:
         print(f"\n== test {tid} (gold {lab(row['label'])}, explained {lab(row.get('explained_label', row['label']))}): {row['text']}")
         if isinstance(row.get('word', None), str): print(f"   explained: the saliency of the word {row['word']!r}")
         for kind in ('proponent', 'opponent'):
-            sub = g[g['kind'] == kind] if kind == 'proponent' else g[g['kind'] == kind].sort_values('score')
             sub = (g.nlargest(args.top, 'score') if kind == 'proponent' else g.nsmallest(args.top, 'score'))
             print(f"  top {kind}s:")
             for _, r in sub.iterrows():
@@ -115,5 +210,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == 'explain': explain(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"spanfluence: error: {e}", file=sys.stderr); sys.exit(2)

@@ -12,12 +12,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .models import encode
+from .models import encode, check_tokenizer
+from .data import validate
 from .gradients import select_params, iter_grads, resolve_labels
 from .spans import char_to_token_span, mask_spans, highlight_html
 
 # %% auto #0
-__all__ = ['EMPTY', 'Influence', 'explode_spans', 'features', 'State', 'score_units', 'self_scores', 'to_html']
+__all__ = ['EMPTY', 'Influence', 'explode_spans', 'checked_frame', 'checked_frames', 'features', 'State', 'score_units',
+           'self_scores', 'to_html']
 
 # %% ../nbs/05_engine.ipynb #138dcdb7
 @dataclass
@@ -32,24 +34,33 @@ class Influence:
     def __post_init__(self):
         if self.scores.shape != (len(self.test), len(self.train)):
             raise ValueError(f"scores: expected shape {(len(self.test), len(self.train))} (test x train), got {tuple(self.scores.shape)}")
+        bad = ~torch.isfinite(self.scores)
+        if bad.any():   # the last line of defence: no method returns a NaN/inf score
+            i, j = [int(v) for v in bad.nonzero()[0]]
+            raise ValueError(f"scores: {int(bad.sum())} of the {self.method or 'method'} scores are NaN or infinite (e.g. test unit {i}, "
+                             f"training unit {j}): NaN/inf weights, a diverged solve or an overflow; nothing is returned")
 
     @property
     def shape(self): return tuple(self.scores.shape)
 
-    def frame(self, k:int|None=None, # top-k proponents and top-k opponents per test unit (None: every pair)
+    def frame(self, k:int|None=None, # top-k proponents (score > 0) and top-k opponents (score < 0) per test unit; None: every pair
              ) -> pd.DataFrame:
-        "A long, ranked DataFrame: one row per (test unit, training unit) pair."
-        S = self.scores.detach().float().cpu().numpy()
+        "A long, ranked DataFrame: one row per (test unit, training unit) pair, `kind` from the score's sign."
+        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
+            raise ValueError(f"k: expected a positive integer (or None for every pair), got {k!r}")
+        S = self.scores.detach().double().cpu().numpy()
+        if not np.isfinite(S).all(): raise ValueError(f"scores: {int((~np.isfinite(S)).sum())} of them are NaN or infinite")
         n_test, n_train = S.shape
         rows = []
         for i in range(n_test):
             order = np.argsort(-S[i], kind='stable')
-            ranks = np.arange(1, n_train + 1)
-            if k is not None and 2*k < n_train:
-                keep = np.r_[0:k, n_train - k:n_train]; order, ranks = order[keep], ranks[keep]
+            ranks, s = np.arange(1, n_train + 1), S[i, order]
+            if k is not None:   # a proponent must score > 0 and an opponent < 0: a side never lends units to the other
+                keep = np.zeros(n_train, bool); keep[:k] |= s[:k] > 0; keep[max(0, n_train - k):] |= s[max(0, n_train - k):] < 0
+                order, ranks = order[keep], ranks[keep]
             rows += [(i, j, S[i, j], r) for j, r in zip(order, ranks)]
         df = pd.DataFrame(rows, columns=['test_row', 'train_row', 'score', 'rank'])
-        df['kind'] = np.where(df['score'] >= 0, 'proponent', 'opponent')
+        df['kind'] = np.select([df['score'] > 0, df['score'] < 0], ['proponent', 'opponent'], 'neutral')
         t, tr = self.test.reset_index(drop=True), self.train.reset_index(drop=True)
         out = pd.DataFrame({'test_id': t['id'].values[df.test_row], 'rank': df['rank'].values,
                             'train_id': tr['id'].values[df.train_row], 'score': df['score'].values, 'kind': df['kind'].values,
@@ -61,17 +72,16 @@ class Influence:
         return out
 
     def proponents(self, k:int=5) -> pd.DataFrame:
-        "The `k` highest-scoring training units for every test unit."
-        f = self.frame(k); return f[f['rank'] <= k].reset_index(drop=True)
+        "The (at most) `k` highest-scoring training units with a positive score, for every test unit."
+        f = self.frame(k); return f[f['kind'] == 'proponent'].reset_index(drop=True)
 
     def opponents(self, k:int=5) -> pd.DataFrame:
-        "The `k` lowest-scoring training units for every test unit, most negative first."
-        f = self.frame(k); n = len(self.train)
-        f = f[f['rank'] > n - k]
+        "The (at most) `k` lowest-scoring training units with a negative score, for every test unit, most negative first."
+        f = self.frame(k); f = f[f['kind'] == 'opponent']
         return f.sort_values(['test_id', 'score'], kind='stable').reset_index(drop=True)
 
     def top(self, k:int=5) -> pd.DataFrame:
-        "Top-`k` proponents and opponents for every test unit."
+        "Top-`k` proponents and top-`k` opponents for every test unit."
         return self.frame(k)
 
     def to_csv(self, path, k:int|None=None):
@@ -120,6 +130,32 @@ def explode_spans(df:pd.DataFrame, # a canonical frame (`spanfluence.data`)
     out = pd.DataFrame(rows)
     out.attrs = dict(df.attrs)
     return out
+
+# %% ../nbs/05_engine.ipynb #chkex005
+def checked_frame(df, # what the user passed
+                  arg:str, # its argument name, for the messages
+                  model=None, # if given, labels must be class ids of this model
+                  need_label:bool=True, # False: a frame without labels is fine (test frames explained at the prediction)
+                 ) -> pd.DataFrame:
+    "The canonical copy of a frame passed to a method (`data.validate`), every error naming the argument."
+    if not isinstance(df, pd.DataFrame): raise ValueError(f"{arg}: expected a pandas DataFrame, got {type(df).__name__}")
+    if len(df) == 0: raise ValueError(f"{arg}: the frame has no rows")
+    has = 'label' in df.columns and not (not need_label and df['label'].isna().all())
+    if need_label and 'label' not in df.columns: raise ValueError(f"{arg}: missing required column 'label' (columns: {list(df.columns)})")
+    d = df if has else df.drop(columns=[c for c in ('label',) if c in df.columns]).assign(label=0)
+    nl = model.config.num_labels if model is not None else None
+    names = d.attrs.get('label_names')
+    if names is None and nl is not None and not any(isinstance(v, str) for v in d['label']): names = [str(i) for i in range(nl)]
+    try: out = validate(d, label_names=names)
+    except ValueError as e: raise ValueError(f"{arg}: {e}") from None
+    if nl is not None and has and len(out.attrs['label_names']) != nl:
+        raise ValueError(f"{arg}: {len(out.attrs['label_names'])} label names {out.attrs['label_names']} for a model of {nl} classes")
+    return out if has else out.drop(columns='label')
+
+def checked_frames(model, train_df, test_df, label='pred') -> tuple:
+    "`checked_frame` of a method's training frame (labels needed) and test frame (labels needed only to explain the gold label)."
+    return checked_frame(train_df, 'train_df', model), checked_frame(test_df, 'test_df', model, need_label=(label == 'gold'))
+
 
 # %% ../nbs/05_engine.ipynb #c0593a85
 EMPTY = 'empty'  # the token range of a span that covers no token
@@ -260,6 +296,23 @@ def _same_units(train, test, train_labels, test_labels) -> bool:
         if not all(list(train[c]) == list(test[c]) for c in cols): return False
         return bool(torch.equal(_labels(train, train_labels), _labels(test, test_labels)))
     except (KeyError, ValueError): return False
+def _check_weights(model, st:State):
+    "Refuse a model state with NaN/inf weights, naming the parameter and the state."
+    for n, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise ValueError(f"weights: {n!r} has NaN/inf values at state {st.name!r}"
+                             + (" (after loading it: the checkpoint file is corrupt)" if st.load is not None else ""))
+
+def _check_block(X:torch.Tensor, what:str, units:pd.DataFrame, st:State, pos=None):
+    "Refuse a feature block with NaN/inf rows, naming the units and the state."
+    bad = ~torch.isfinite(X).all(1)
+    if bad.any():
+        rows = bad.nonzero().flatten().tolist()
+        at = [int(pos[r]) for r in rows] if pos is not None else rows
+        ids = [str(units['id'].iat[r]) if 'id' in units else str(r) for r in at[:5]]
+        raise ValueError(f"{what}: non-finite values for {len(rows)} unit(s) (ids {ids}) at state {st.name!r}: "
+                         "an overflow in the model, or a solve that failed")
+
 
 # %% ../nbs/05_engine.ipynb #f4443298
 def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
@@ -293,6 +346,7 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
     try:
         for st in states:
             if st.load is not None: st.load(model)
+            _check_weights(model, st)
             A = torch.zeros(len(test), p, device=dev)
             B = torch.zeros(len(test), p, device=dev) if same else None
             kinds = {test_kind, train_kind} if same else {test_kind}
@@ -306,16 +360,20 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
                     A[pos.to(dev)] = _as_kind(test_kind, O, M, rng)
                     if same: B[pos.to(dev)] = _as_kind(train_kind, O, M, rng)
                     bar.update(1)
-            if test_transform is not None: A = test_transform(A)
+            _check_block(A, 'test features', test, st)
+            if test_transform is not None: A = test_transform(A); _check_block(A, 'test features after the test-side transform', test, st)
             if same:
                 if train_transform is not None: B = train_transform(B)
+                _check_block(B, 'training features', train, st)
                 S += st.weight*(A @ B.T).double().cpu(); continue
             for pos, b in features(model, tokenizer, ps, train, train_kind, ytr, batch_size, max_length, stats=stats, fill=fill):
                 if train_transform is not None: b = train_transform(b)
+                _check_block(b, 'training features', train, st, pos)
                 S[:, pos] += st.weight*(A @ b.T).double().cpu(); bar.update(1)
     finally:
         bar.close()
         if snap is not None: _restore(model, snap)
+    if not torch.isfinite(S.float()).all(): raise ValueError("scores: the sum overflowed float32 (features too large); nothing is returned")
     return S.float()
 
 # %% ../nbs/05_engine.ipynb #354686c6
@@ -335,10 +393,12 @@ def self_scores(model, tokenizer, units:pd.DataFrame, params:str|list|dict='last
     try:
         for st in states:
             if st.load is not None: st.load(model)
+            _check_weights(model, st)
             for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, units, {test_kind, train_kind}, y, batch_size, max_length, True, stats):
                 a, b = _as_kind(test_kind, O, M, rng), _as_kind(train_kind, O, M, rng)
                 if test_transform is not None: a = test_transform(a)
                 if train_transform is not None: b = train_transform(b)
+                _check_block(a, 'test features', units, st, pos); _check_block(b, 'training features', units, st, pos)
                 out[pos] += st.weight*(a*b).sum(1).double().cpu()
     finally:
         if snap is not None: _restore(model, snap)

@@ -11,8 +11,11 @@ from .gradients import select_params, resolve_labels
 from .models import encode, model_inputs
 import torch.nn.functional as F
 from .spans import auto_spans
-from .engine import Influence, score_units, self_scores, explode_spans
+from .engine import Influence, score_units, self_scores, explode_spans, checked_frame, checked_frames
+from .models import check_tokenizer
 from .lissa import HVP, HessianData, ExactSolver, LissaSolver, LowRankSolver
+from .ekfac import EKFACSolver
+import functools
 import html
 import numpy as np
 from .gradients import _base_prefix, _math_sdpa
@@ -44,7 +47,8 @@ def _explained(model, tokenizer, df:pd.DataFrame, label, max_length:int) -> torc
                                   torch.tensor(df['label'].to_numpy()) if 'label' in df else None, label=label)
     finally: model.train(was)
 
-_SOLVERS = {'exact': ExactSolver, 'lissa': LissaSolver, 'lowrank': LowRankSolver}
+_SOLVERS = {'exact': ExactSolver, 'lissa': LissaSolver, 'lowrank': LowRankSolver, 'ekfac': EKFACSolver,
+            'kfac': functools.partial(EKFACSolver, kind='kfac')}
 
 class IF:
     "Influence functions `g(test)^T (H + λI)^{-1} g(train)`; positive = proponent."
@@ -52,15 +56,15 @@ class IF:
     def __init__(self, model, tokenizer,
                  params:str|list='classifier', # the explained selection (`select_params` spec)
                  damping:float=0.01, # λ of (H + λI)^{-1}
-                 solver:str='auto', # 'exact', 'lissa', 'lowrank' or 'auto'
+                 solver:str='auto', # 'exact', 'lissa', 'lowrank', 'ekfac', 'kfac' or 'auto'
                  solver_kw:dict|None=None, # settings of the solver (e.g. dict(depth=2000) or dict(rank=64))
                  hessian_data:pd.DataFrame|None=None, # the Hessian's training set (default: the frame given to `score`)
                  label:str='pred', # test-side label: the model's prediction ('pred') or 'gold'
                  zscore:bool=False, # z-normalise every test row over the training units (Han et al. 2020)
                  k_spans:int=1, # test spans picked by importance when a test row has none (span methods)
                  batch_size:int=32, max_length:int=128, progress:bool=True):
-        if solver not in ('auto', *_SOLVERS): raise ValueError(f"solver: expected 'auto', 'exact', 'lissa' or 'lowrank', got {solver!r}")
-        self.model, self.tokenizer, self.spec = model, tokenizer, params
+        if solver not in ('auto', *_SOLVERS): raise ValueError(f"solver: expected 'auto' or one of {list(_SOLVERS)}, got {solver!r}")
+        self.model, self.tokenizer, self.spec = model, check_tokenizer(model, tokenizer), params
         self.params = select_params(model, params)
         self.p = sum(t.numel() for t in self.params.values())
         self.solver_name = solver if solver != 'auto' else ('exact' if self.p <= 5000 else 'lissa')
@@ -70,7 +74,7 @@ class IF:
 
     def solver(self, train_df:pd.DataFrame):
         "The block solver of `(H + λI)^{-1}` for the Hessian over `train_df` (or `hessian_data`) at the current model."
-        data = self.hessian_data if self.hessian_data is not None else train_df
+        data = checked_frame(self.hessian_data, 'hessian_data', self.model) if self.hessian_data is not None else train_df
         op = HVP(HessianData(self.model, self.params, data, self.tokenizer, self.max_length))
         return _SOLVERS[self.solver_name](op, self.damping, **self.solver_kw)
 
@@ -88,6 +92,7 @@ class IF:
 
     def self_influence(self, train_df:pd.DataFrame) -> torch.Tensor:
         "Self-influence of every training unit (gold labels on both sides): the diagonal of `score(train, train)`, without the matrix."
+        train_df = checked_frame(train_df, 'train_df', self.model)
         train = explode_spans(train_df, whole=not self.train_spans)
         tt, tr = self._transforms(self.solver(train_df), {})
         return self_scores(self.model, self.tokenizer, train, self.params, None, self.train_kind, self.test_kind,
@@ -96,6 +101,7 @@ class IF:
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training unit for every test unit."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = self._units(train_df, test_df)
         y = self._test_labels(test)
         test = test.assign(explained_label=y.numpy())
@@ -322,6 +328,7 @@ class SaliencyIF(IF):
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test unit (a given span, or an automatically picked salient word)."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = self._units(train_df, test_df)
         y = self._test_labels(test)
         vals = []

@@ -15,8 +15,10 @@ from transformers import TrainerCallback
 from .gradients import select_params, resolve_labels
 from .models import encode, model_inputs
 from .spans import auto_spans
-from .train import TrainRun, Checkpoint, load_run, load_params, save_params, checkpoint_weights, _manifest, _write_manifest
-from .engine import Influence, State, score_units, self_scores, explode_spans
+import uuid
+from .train import TrainRun, Checkpoint, load_run, load_params, save_params, checkpoint_weights, _manifest, _write_manifest, _saved, _clean
+from .engine import Influence, State, score_units, self_scores, explode_spans, checked_frame, checked_frames
+from .models import check_tokenizer
 
 # %% auto #0
 __all__ = ['checkpoint_states', 'GradDot', 'GradCos', 'TracIn', 'faithful_variants', 'TracInF', 'TracInPlus', 'TracInPlusPlus',
@@ -40,7 +42,7 @@ def checkpoint_states(checkpoints, # a `TrainRun`, its directory, or `Checkpoint
     pairs = checkpoint_weights(run, convention)
     for c, _ in pairs:
         if not Path(c.path).exists(): raise FileNotFoundError(f"checkpoints: missing checkpoint file {c.path!r} (step {c.step})")
-    return [State(weight=w, load=(lambda m, p=c.path: load_params(m, p)), name=f'step {c.step}') for c, w in pairs]
+    return [State(weight=w, load=(lambda m, c=c: load_params(m, c)), name=f'step {c.step}') for c, w in pairs]
 
 
 # %% ../nbs/08_tracin.ipynb #61817cfe
@@ -53,7 +55,7 @@ class GradDot:
                  label:str='pred', # test-side label: the final model's prediction ('pred') or 'gold'
                  batch_size:int=32, max_length:int=128, progress:bool=True):
         if label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred' or 'gold', got {label!r}")
-        self.model, self.tokenizer, self.spec = model, tokenizer, params
+        self.model, self.tokenizer, self.spec = model, check_tokenizer(model, tokenizer), params
         self.params = select_params(model, params)
         self.label, self.batch_size, self.max_length, self.progress = label, batch_size, max_length, progress
         self.info = {}
@@ -84,6 +86,7 @@ class GradDot:
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training unit (columns) for every test unit (rows)."
         t0 = time.time(); self.info = {}
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = self.units(train_df, test_df)
         y_test = self._test_labels(test)
         test = test.assign(explained_label=y_test.numpy())
@@ -99,6 +102,7 @@ class GradDot:
 
     def self_influence(self, train_df:pd.DataFrame) -> torch.Tensor:
         "Self-influence of every training unit (gold labels on both sides): the diagonal of `score(train, train)`."
+        train_df = checked_frame(train_df, 'train_df', self.model)
         train = explode_spans(train_df, whole=not self.train_spans)
         ta, tb = self._transforms()
         return self_scores(self.model, self.tokenizer, train, self.params, self._states(train_df), self.train_kind, self.test_kind,
@@ -267,12 +271,13 @@ class Representer:
                  batch_size:int=64, max_length:int=128, progress:bool=True):
         if label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred' or 'gold', got {label!r}")
         if lam <= 0: raise ValueError(f"lam: expected a positive L2 strength, got {lam}")
-        self.model, self.tokenizer, self.lam, self.label = model, tokenizer, lam, label
+        self.model, self.tokenizer, self.lam, self.label = model, check_tokenizer(model, tokenizer), lam, label
         self.batch_size, self.max_length = batch_size, max_length
 
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test example."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = _whole_examples(train_df, test_df)
         Ftr, Ltr = representations(self.model, self.tokenizer, train, 'penultimate', self.batch_size, self.max_length)
         Fte, Lte = representations(self.model, self.tokenizer, test, 'penultimate', self.batch_size, self.max_length)
@@ -294,12 +299,13 @@ class NNSimilarity:
                  batch_size:int=64, max_length:int=128, progress:bool=True):
         if metric not in ('euc', 'cos', 'dot'): raise ValueError(f"metric: expected 'euc', 'cos' or 'dot', got {metric!r}")
         if rep not in ('penultimate', 'cls'): raise ValueError(f"rep: expected 'penultimate' or 'cls', got {rep!r}")
-        self.model, self.tokenizer, self.metric, self.rep = model, tokenizer, metric, rep
+        self.model, self.tokenizer, self.metric, self.rep = model, check_tokenizer(model, tokenizer), metric, rep
         self.batch_size, self.max_length = batch_size, max_length
 
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test example."
         t0 = time.time()
+        train_df, test_df = checked_frame(train_df, 'train_df', self.model), checked_frame(test_df, 'test_df', self.model, need_label=False)
         train, test = _whole_examples(train_df, test_df)
         A, _ = representations(self.model, self.tokenizer, test, self.rep, self.batch_size, self.max_length)
         B, _ = representations(self.model, self.tokenizer, train, self.rep, self.batch_size, self.max_length)
@@ -325,7 +331,8 @@ class TracInCallback(TrainerCallback):
         self.names = ([n for n, p in model.named_parameters() if p.requires_grad] if self.spec is None
                       else list(select_params(model, self.spec, include_bias=True)))
         self.checkpoints, self._sum = [], 0.0
-        self.initial = Checkpoint(save_params(model, self.names, self.out_dir/'ckpt-00000.safetensors'), 0, 0.0, 0.0, 0.0, 0)
+        self.run_dir = self.out_dir/f'run-{uuid.uuid4().hex[:12]}'
+        self.initial = _saved(model, self.names, self.run_dir/'ckpt-00000.safetensors', 0, 0.0, 0.0, 0.0, 0)
         self.recipe = dict(trainer=True, params=self.spec, every=self.every, learning_rate=args.learning_rate,
                            lr_scheduler_type=str(getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)),
                            num_train_epochs=args.num_train_epochs, per_device_train_batch_size=args.per_device_train_batch_size,
@@ -343,10 +350,10 @@ class TracInCallback(TrainerCallback):
 
     def _save(self, model, state):
         if self.checkpoints and self.checkpoints[-1].step == state.global_step: return
-        path = self.out_dir/f'ckpt-{state.global_step:05d}.safetensors'
-        save_params(model, self.names, path)
+        path = self.run_dir/f'ckpt-{state.global_step:05d}.safetensors'
         first = self.checkpoints[-1].step + 1 if self.checkpoints else 1
-        self.checkpoints.append(Checkpoint(str(path), int(state.global_step), round(float(state.epoch or 0), 4), self._lr, self._sum, first))
+        self.checkpoints.append(_saved(model, self.names, path, int(state.global_step), round(float(state.epoch or 0), 4), self._lr, self._sum, first))
         self._sum = 0.0
         hist = json.loads(json.dumps(state.log_history, default=str))
-        _write_manifest(self.out_dir, _manifest(self.recipe, self.names, hist, self.checkpoints, self.initial))
+        _write_manifest(self.out_dir, _manifest(self.recipe, self.names, hist, self.checkpoints, self.initial, self.out_dir))
+        _clean(self.out_dir, TrainRun(str(self.out_dir), self.checkpoints, self.names, self.recipe, initial=self.initial))

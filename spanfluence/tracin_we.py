@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .models import encode, model_inputs
 from .gradients import select_params, resolve_labels, iter_grads, _word_embedding_name, _layer_index, _base_prefix
-from .engine import Influence, State, score_units, explode_spans, _snapshot, _restore
+from .engine import Influence, State, score_units, explode_spans, _snapshot, _restore, checked_frames
+from .models import check_tokenizer
 from .spans import highlight_html
 from .train import load_params, TrainRun
 from .tracin import checkpoint_states
@@ -168,7 +169,7 @@ class TracInWE:
         if tokens not in ('all', 'common', 'noc'): raise ValueError(f"tokens: expected 'all', 'common' or 'noc', got {tokens!r}")
         if topk is not None and int(topk) < 1: raise ValueError(f"topk: expected a positive number of positions, got {topk}")
         if label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred' or 'gold', got {label!r}")
-        self.model, self.tokenizer, self.topk, self.tokens, self.label = model, tokenizer, topk, tokens, label
+        self.model, self.tokenizer, self.topk, self.tokens, self.label = model, check_tokenizer(model, tokenizer), topk, tokens, label
         self.batch_size, self.max_length, self.block, self.progress = batch_size, max_length, block, progress
         self.states = [State()] if checkpoints is None else checkpoint_states(checkpoints)
 
@@ -186,6 +187,7 @@ class TracInWE:
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test example."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = explode_spans(train_df, whole=True), explode_spans(test_df, whole=True)
         if len(train) == 0: raise ValueError("train_df: no training examples to score")
         if len(test) == 0: raise ValueError("test_df: no test examples to explain")
@@ -394,6 +396,7 @@ class TfIdfTracIn(TracInWE):
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test example."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         train, test = explode_spans(train_df, whole=True), explode_spans(test_df, whole=True)
         if len(train) == 0 or len(test) == 0: raise ValueError("train_df/test_df: expected at least one example each")
         y_test = self._test_labels(test)
@@ -439,6 +442,7 @@ class LayerTracIn(TracInWE):
     def score(self, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
         "Score every training example for every test example."
         t0 = time.time()
+        train_df, test_df = checked_frames(self.model, train_df, test_df, self.label)
         we = _word_embedding_name(self.model)
         rest = [n for n in self.names if n != we]
         res = TracInWE.score(self, train_df, test_df) if we in self.names else None
@@ -500,7 +504,7 @@ def cancellation_ratio(model, tokenizer, train_df:pd.DataFrame, # the training s
     bar = tqdm(total=len(cks) - 1, desc='cancellation', disable=not progress, leave=False)
     try:
         for ci, c in enumerate(cks):
-            load_params(model, c.path)
+            load_params(model, c)
             cur = {n: named[n].detach().clone() for ns in groups.values() for n in ns}
             if prev is not None:
                 for g, ns in groups.items(): D[g] += math.sqrt(sum(float((cur[n] - prev[n]).double().pow(2).sum()) for n in ns))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #8c95acbc
 from __future__ import annotations
-import os, json, time, hashlib, fcntl, tempfile, contextlib, warnings
+import os, json, time, hashlib, fcntl, tempfile, contextlib, warnings, shutil, uuid
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -12,13 +12,15 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file, load_file
+from safetensors import safe_open
 from tqdm.auto import tqdm
 from .models import encode, model_inputs, accuracy, load_encoder
 from .gradients import select_params
 
 # %% auto #0
-__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'save_params', 'load_params', 'load_run', 'finetune',
-           'checkpoint_weights', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
+__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'file_digest', 'model_hash', 'save_params', 'load_params',
+           'RunInvalid', 'load_run', 'finetune', 'checkpoint_weights', 'cache_dir', 'cached_run', 'sst2_model',
+           'mams_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -30,6 +32,9 @@ class Checkpoint:
     lr:float # learning rate of the last optimizer step before it
     lr_sum:float|None = None # summed learning rate of the steps since the previous checkpoint (the interval it ends)
     first_step:int|None = None # first optimizer step (1-based) of that interval
+    bytes:int|None = None # the file's size, as its run recorded it
+    digest:str|None = None # the file's BLAKE2b digest, as its run recorded it
+    tensors:list|None = None # the parameter names the file must hold
 
 @dataclass
 class TrainRun:
@@ -46,14 +51,34 @@ class TrainRun:
 
 # %% ../nbs/04_train.ipynb #8fe37ce3
 def _atomic_write(path:Path, write):
-    "Write through `write(tmp_path)` to a temporary file beside `path`, then rename it into place."
+    "Write through `write(tmp_path)` to a temporary file beside `path`, flush it to disk, then rename it into place."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name + '.', suffix='.tmp'); os.close(fd)
     try:
-        write(tmp); os.replace(tmp, path)
+        write(tmp)
+        with open(tmp, 'rb') as f: os.fsync(f.fileno())
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
+def file_digest(path, chunk:int=1 << 20) -> str:
+    "BLAKE2b digest of a file's full bytes, streamed."
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(chunk), b''): h.update(b)
+    return h.hexdigest()
+
+def model_hash(model) -> str:
+    "BLAKE2b hash of every parameter of `model`: its name, dtype, shape and full bytes, streamed tensor by tensor."
+    h = hashlib.blake2b(digest_size=16)
+    for n, p in model.named_parameters():
+        t = p.detach().cpu().contiguous()
+        h.update(f'{n}|{t.dtype}|{tuple(t.shape)};'.encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+# %% ../nbs/04_train.ipynb #saveld04
 def save_params(model, names:list, path) -> str:
     "Save the named parameters of `model` to a safetensors file, atomically."
     named = dict(model.named_parameters())
@@ -61,47 +86,90 @@ def save_params(model, names:list, path) -> str:
     _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
     return str(path)
 
-def load_params(model, path) -> list:
-    "Load parameters saved by `save_params` into `model` (safetensors; no unpickling). Returns the names loaded."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"checkpoint: no file at {str(path)!r} (was the run moved or deleted?)")
-    tensors = load_file(str(path))
+def load_params(model, path, # a safetensors file, or a `Checkpoint` (then its recorded tensors and digest are checked)
+                names:list|None=None, # tensors the file must hold (default: a `Checkpoint`'s record)
+                digest:str|None=None, # the file's expected `file_digest` (default: a `Checkpoint`'s record)
+               ) -> list:
+    "Load parameters saved by `save_params` into `model` (safetensors; nothing is unpickled), refusing a file that is not what was saved. Returns the names loaded."
+    if isinstance(path, Checkpoint):
+        names, digest, path = names if names is not None else path.tensors, digest if digest is not None else path.digest, path.path
+    path = Path(path); where = f"checkpoint {str(path)!r}"
+    if not path.exists(): raise FileNotFoundError(f"{where}: no such file (was the run moved or deleted?)")
+    if digest is not None and file_digest(path) != digest:
+        raise ValueError(f"{where}: its content does not match the digest its run recorded (changed, truncated or corrupted); rebuild the run")
+    try: tensors = load_file(str(path))
+    except Exception as e: raise ValueError(f"{where}: not a readable safetensors file ({type(e).__name__}: {e})") from None
+    if not tensors: raise ValueError(f"{where}: holds no tensors")
+    missing = [n for n in (names or []) if n not in tensors]
+    if missing: raise ValueError(f"{where}: lacks {len(missing)} of the tensors its run recorded (e.g. {missing[0]!r}); it would leave stale weights in place")
     named = dict(model.named_parameters())
     bad = [n for n in tensors if n not in named or named[n].shape != tensors[n].shape]
-    if bad: raise ValueError(f"checkpoint: {str(path)!r} does not fit this model (e.g. {bad[0]!r}: wrong name or shape)")
+    if bad: raise ValueError(f"{where}: does not fit this model (e.g. {bad[0]!r}: wrong name or shape)")
+    nonfin = [n for n, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if nonfin: raise ValueError(f"{where}: {nonfin[0]!r} holds NaN/inf values")
     with torch.no_grad():
         for n, t in tensors.items(): named[n].copy_(t.to(named[n].device, named[n].dtype))
     return list(tensors)
 
+def _saved(model, names:list, path:Path, step:int, epoch:float, lr:float, lr_sum:float, first:int) -> Checkpoint:
+    "Save a checkpoint and record what it must be: its size, digest and tensors."
+    save_params(model, names, path)
+    return Checkpoint(str(path), step, epoch, lr, lr_sum, first, os.path.getsize(path), file_digest(path), list(names))
+
+
 # %% ../nbs/04_train.ipynb #53fb0795
-def _manifest(recipe:dict, names:list, history:list, checkpoints:list, initial:Checkpoint|None=None) -> dict:
-    "The `manifest.json` of a run (one writer for `finetune` and `TracInCallback`)."
-    ck = lambda c: dict(file=Path(c.path).name, step=c.step, epoch=c.epoch, lr=c.lr, lr_sum=c.lr_sum, first_step=c.first_step)
-    return dict(format=2, recipe=recipe, params=names, history=history, checkpoints=[ck(c) for c in checkpoints],
+class RunInvalid(ValueError):
+    "A run directory whose manifest is unreadable, or does not match the files it lists."
+
+def _manifest(recipe:dict, names:list, history:list, checkpoints:list, initial:Checkpoint|None, out_dir) -> dict:
+    "The `manifest.json` of a run (one writer for `finetune` and `TracInCallback`): every file with its size and digest."
+    ck = lambda c: dict(file=os.path.relpath(c.path, out_dir), step=c.step, epoch=c.epoch, lr=c.lr, lr_sum=c.lr_sum,
+                        first_step=c.first_step, bytes=c.bytes, digest=c.digest)
+    return dict(format=3, recipe=recipe, params=names, history=history, checkpoints=[ck(c) for c in checkpoints],
                 initial=None if initial is None else ck(initial))
 
 def _write_manifest(out_dir, man:dict):
     _atomic_write(Path(out_dir)/'manifest.json', lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
 
-def _interval_sums(cks:list, hist:list):
-    "Older manifests recorded only the last step's rate: rebuild `lr_sum`/`first_step` from the per-step history."
-    steps = {int(h['step']): float(h['lr']) for h in hist if 'step' in h and 'lr' in h and h['lr'] is not None}
-    prev = 0
-    for c in cks:
-        if c.lr_sum is None and all(t in steps for t in range(prev + 1, c.step + 1)):
-            c.lr_sum, c.first_step = sum(steps[t] for t in range(prev + 1, c.step + 1)), prev + 1
-        prev = c.step
-
-def load_run(out_dir) -> TrainRun:
-    "Read a run written by `finetune` (or `TracInCallback`) from its `manifest.json`."
+def _read_manifest(out_dir) -> TrainRun:
     mf = Path(out_dir)/'manifest.json'
-    if not mf.exists(): raise FileNotFoundError(f"out_dir: no manifest.json in {str(out_dir)!r}: not a finished finetune run")
-    m = json.loads(mf.read_text())
-    mk = lambda c: Checkpoint(str(Path(out_dir)/c['file']), c['step'], c['epoch'], c['lr'], c.get('lr_sum'), c.get('first_step'))
-    cks = [mk(c) for c in m['checkpoints']]
-    _interval_sums(cks, m.get('history', []))
-    init = mk(m['initial']) if m.get('initial') else None
-    return TrainRun(str(out_dir), cks, m['params'], m['recipe'], pd.DataFrame(m.get('history', [])), init)
+    try:
+        m = json.loads(mf.read_text())
+        if m.get('format') != 3: raise ValueError(f"format {m.get('format')!r}, expected 3 (written by another spanfluence version, without digests)")
+        mk = lambda c: Checkpoint(str(Path(out_dir)/c['file']), int(c['step']), float(c['epoch']), float(c['lr']), float(c['lr_sum']),
+                                  int(c['first_step']), int(c['bytes']), str(c['digest']), list(m['params']))
+        cks = [mk(c) for c in m['checkpoints']]
+        if not cks: raise ValueError("it lists no checkpoints")
+        return TrainRun(str(out_dir), cks, list(m['params']), dict(m['recipe']), pd.DataFrame(m.get('history', [])),
+                        mk(m['initial']) if m.get('initial') else None)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        raise RunInvalid(f"run {str(out_dir)!r}: manifest.json is unreadable or incomplete ({type(e).__name__}: {e})") from None
+
+def load_run(out_dir, verify:bool=True, # check every listed file's size and digest
+            ) -> TrainRun:
+    "Read a run written by `finetune` (or `TracInCallback`): its manifest, and the files it lists exactly as it recorded them."
+    if not (Path(out_dir)/'manifest.json').exists():
+        raise FileNotFoundError(f"out_dir: no manifest.json in {str(out_dir)!r}: not a finished finetune run")
+    run = _read_manifest(out_dir)
+    for c in ([run.initial] if run.initial else []) + run.checkpoints:
+        if not Path(c.path).exists(): raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} is missing")
+        if verify and (os.path.getsize(c.path) != c.bytes or file_digest(c.path) != c.digest):
+            raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} does not match its manifest (size or digest)")
+        if verify:
+            try:
+                with safe_open(c.path, 'pt') as f: keys = set(f.keys())
+            except Exception as e: raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} is not readable ({e})") from None
+            if not keys or not set(run.params) <= keys:
+                raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} lacks tensors the run recorded")
+    return run
+
+def _clean(out:Path, run:TrainRun|None):
+    "Remove what no valid manifest covers: other run folders, checkpoints of older layouts, temporary files of killed writes."
+    keep = {Path(c.path).parent.name for c in ([run.initial] if run and run.initial else []) + (run.checkpoints if run else [])}
+    for p in out.iterdir():
+        if p.is_dir() and p.name.startswith('run-') and p.name not in keep: shutil.rmtree(p, ignore_errors=True)
+        elif p.is_file() and ((p.name.startswith('ckpt-') and p.suffix == '.safetensors') or (p.name.startswith('.') and p.suffix == '.tmp')):
+            p.unlink(missing_ok=True)
 
 @contextlib.contextmanager
 def _locked(path:Path):
@@ -112,16 +180,12 @@ def _locked(path:Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+
 # %% ../nbs/04_train.ipynb #f1f63d1f
 def _data_hash(df:pd.DataFrame) -> str:
     cols = [c for c in ('text', 'text_pair', 'label') if c in df]
     return hashlib.sha256(pd.util.hash_pandas_object(df[cols].astype(str), index=False).values.tobytes()).hexdigest()[:16]
 
-def _model_hash(model) -> str:
-    h = hashlib.sha256()
-    for n, p in model.named_parameters():
-        h.update(n.encode()); h.update(p.detach().cpu().float().numpy().tobytes()[:4096])
-    return h.hexdigest()[:16]
 
 # %% ../nbs/04_train.ipynb #8c8be459
 def finetune(model, tokenizer, train_df:pd.DataFrame,
@@ -145,14 +209,16 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
     recipe = dict(params=params if isinstance(params, str) else list(params), epochs=epochs, lr=lr, batch_size=batch_size,
                   optimizer=optimizer, weight_decay=weight_decay, warmup=warmup, checkpoints_per_epoch=checkpoints_per_epoch,
                   seed=seed, max_length=max_length, include_bias=include_bias, data=_data_hash(train_df), n=len(train_df),
-                  model=_model_hash(model), model_type=model.config.model_type, num_labels=model.config.num_labels)
+                  model=model_hash(model), model_type=model.config.model_type, num_labels=model.config.num_labels)
     with _locked(out/'.lock'):
-        mf = out/'manifest.json'
-        if mf.exists():
-            run = load_run(out)
-            if run.recipe == recipe:
-                load_params(model, run.final.path); model.eval()
-                return run
+        old = None
+        if (out/'manifest.json').exists():
+            try: old = load_run(out)
+            except RunInvalid as e: warnings.warn(f"{e}: rebuilding it")
+            if old is not None and old.recipe == recipe:
+                load_params(model, old.final); model.eval(); _clean(out, old)
+                return old
+        rdir = out/f'run-{uuid.uuid4().hex[:12]}'   # a fresh folder: the files of the valid manifest stay untouched until it is replaced
         dev = next(model.parameters()).device
         req = {n: p.requires_grad for n, p in model.named_parameters()}
         for n, p in model.named_parameters(): p.requires_grad_(n in sel)
@@ -165,7 +231,7 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
         save_at = {int(round(steps_per_epoch*(e + (k + 1)/checkpoints_per_epoch))) for e in range(epochs) for k in range(checkpoints_per_epoch)}
         gen = torch.Generator().manual_seed(seed)
         cks, hist, step, acc, first = [], [], 0, 0.0, 1
-        init = Checkpoint(save_params(model, names, out/'ckpt-00000.safetensors'), 0, 0.0, 0.0, 0.0, 0)
+        init = _saved(model, names, rdir/'ckpt-00000.safetensors', 0, 0.0, 0.0, 0.0, 0)
         torch.manual_seed(seed)
         model.train()
         try:
@@ -184,9 +250,7 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
                     hist.append(dict(step=step, epoch=ep + (s + len(rows))/n, lr=used, loss=loss.item()))
                     bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}')
                     if step in save_at:
-                        path = out/f'ckpt-{step:05d}.safetensors'
-                        save_params(model, names, path)
-                        cks.append(Checkpoint(str(path), step, round(ep + (s + len(rows))/n, 4), used, acc, first))
+                        cks.append(_saved(model, names, rdir/f'ckpt-{step:05d}.safetensors', step, round(ep + (s + len(rows))/n, 4), used, acc, first))
                         acc, first = 0.0, step + 1
                         if dev_df is not None:
                             model.eval(); hist[-1]['dev_acc'] = accuracy(model, tokenizer, dev_df, max_length=max_length); model.train()
@@ -194,8 +258,10 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
         finally:
             model.eval()
             for n_, p in model.named_parameters(): p.requires_grad_(req[n_])
-        _write_manifest(out, _manifest(recipe, names, hist, cks, init))
-    return TrainRun(str(out), cks, names, recipe, pd.DataFrame(hist), init)
+        _write_manifest(out, _manifest(recipe, names, hist, cks, init, out))   # the commit point: written last, atomically
+        run = TrainRun(str(out), cks, names, recipe, pd.DataFrame(hist), init)
+        _clean(out, run)
+    return run
 
 # %% ../nbs/04_train.ipynb #b1c0a7e3
 _CONVENTIONS = ('interval', 'start')
@@ -231,7 +297,7 @@ def cache_dir() -> Path:
 def cached_run(name:str, model, tokenizer, train_df:pd.DataFrame, **kwargs) -> TrainRun:
     "`finetune` into `cache_dir()/runs/name-<recipe hash>`: trained once, then loaded."
     recipe = {k: v for k, v in kwargs.items() if k != 'progress'}
-    key = hashlib.sha256(json.dumps(dict(recipe, data=_data_hash(train_df), model=_model_hash(model)), sort_keys=True,
+    key = hashlib.sha256(json.dumps(dict(recipe, data=_data_hash(train_df), model=model_hash(model)), sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]
     return finetune(model, tokenizer, train_df, out_dir=str(cache_dir()/'runs'/f'{name}-{key}'), **kwargs)
 
