@@ -24,7 +24,7 @@ def _missing(v) -> bool:
 
 def _is_int(x) -> bool: return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
-def _spans(v, text:str) -> list:
+def _spans(v, text:str, allow_empty:bool=False) -> list:
     "Parse one cell of spans (list/tuple/array of pairs, one pair, or their JSON/Python text) and check it against `text`."
     if _missing(v): return []
     if isinstance(v, str):
@@ -43,7 +43,7 @@ def _spans(v, text:str) -> list:
         if not isinstance(p, (list, tuple)) or len(p) != 2: raise ValueError(f"span {p!r} is not a (start, end) pair")
         if not all(_is_int(x) for x in p): raise ValueError(f"span {tuple(p)!r} is not a pair of ints")
         a, b = int(p[0]), int(p[1])
-        if a >= b: raise ValueError(f"span ({a}, {b}) is empty or reversed: start must be < end")
+        if a > b or (a == b and not allow_empty): raise ValueError(f"span ({a}, {b}) is empty or reversed: start must be < end")
         if a < 0 or b > len(text): raise ValueError(f"span ({a}, {b}) is outside the text (length {len(text)})")
         out.append((a, b))
     return out
@@ -79,6 +79,7 @@ def _opt_str(v, col:str):
 # %% ../nbs/00_data.ipynb #1dfa473a
 def validate(df:pd.DataFrame, # at least `text` and `label` columns; optional `id`, `text_pair`, `aspect`, `spans`
              label_names:list|None=None, # class names, index = label id; default `df.attrs['label_names']`, else inferred
+             allow_empty_spans:bool=False, # accept zero-length spans `(a, a)` (the methods read them as "mask nothing")
             ) -> pd.DataFrame:
     "Check `df` and return a canonical copy: columns `COLUMNS`, int labels, parsed spans, `attrs` with `label_names` and `source`."
     if not isinstance(df, pd.DataFrame): raise ValueError(f"df: expected a pandas DataFrame, got {type(df).__name__}")
@@ -102,7 +103,7 @@ def validate(df:pd.DataFrame, # at least `text` and `label` columns; optional `i
             if not isinstance(text, str): raise ValueError(f"text {text!r} is not a string")
             if not text.strip(): raise ValueError("text is empty or whitespace-only")
             row = dict(id=rid, text=text, text_pair=_opt_str(pair, 'text_pair'), label=_label(lab, names),
-                       aspect=_opt_str(asp, 'aspect'), spans=_spans(sp, text))
+                       aspect=_opt_str(asp, 'aspect'), spans=_spans(sp, text, allow_empty_spans))
         except ValueError as e: raise ValueError(f"{where}: {e}") from None
         for c in COLUMNS: out[c].append(row[c])
     res = pd.DataFrame({'id': pd.Series(out['id'], dtype=str), 'text': pd.Series(out['text'], dtype=str),

@@ -146,7 +146,7 @@ def checked_frame(df, # what the user passed
     nl = model.config.num_labels if model is not None else None
     names = d.attrs.get('label_names')
     if names is None and nl is not None and not any(isinstance(v, str) for v in d['label']): names = [str(i) for i in range(nl)]
-    try: out = validate(d, label_names=names)
+    try: out = validate(d, label_names=names, allow_empty_spans=True)   # (a, a): the documented empty span
     except ValueError as e: raise ValueError(f"{arg}: {e}") from None
     if nl is not None and has and len(out.attrs['label_names']) != nl:
         raise ValueError(f"{arg}: {len(out.attrs['label_names'])} label names {out.attrs['label_names']} for a model of {nl} classes")

@@ -63,6 +63,8 @@ class HessianData:
                  chunk:int=64):
         self.model, self.params = model, _as_params(model, params)
         self.names = list(self.params)
+        bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
+        if bad: raise ValueError(f"weights: {bad[0]!r} has NaN/inf values: the Hessian of this model is undefined")
         ids, am, tt, y = _materialise(data, tokenizer, max_length, model)
         nl = model.config.num_labels
         if y.min() < 0 or y.max() >= nl: raise ValueError(f"data: labels must be class ids in [0, {nl}), got {sorted(set(y.tolist()))[:5]}")

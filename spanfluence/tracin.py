@@ -17,7 +17,7 @@ from .models import encode, model_inputs
 from .spans import auto_spans
 import uuid
 from .train import TrainRun, Checkpoint, load_run, load_params, save_params, checkpoint_weights, _manifest, _write_manifest, _saved, _clean
-from .engine import Influence, State, score_units, self_scores, explode_spans, checked_frame, checked_frames
+from .engine import Influence, State, score_units, self_scores, explode_spans, checked_frame, checked_frames, _check_weights
 from .models import check_tokenizer
 
 # %% auto #0
@@ -244,6 +244,7 @@ def representations(model, tokenizer, df:pd.DataFrame,
                     batch_size:int=64, max_length:int=128) -> tuple:
     "`(reps [n, d], logits [n, C])` of every row of `df`, batched, in eval mode."
     if rep not in ('penultimate', 'cls'): raise ValueError(f"rep: expected 'penultimate' or 'cls', got {rep!r}")
+    _check_weights(model, State())
     was = model.training; model.eval()
     dev = next(model.parameters()).device
     grab = []
