@@ -16,7 +16,7 @@ from .gradients import select_params, resolve_labels
 from .models import encode, model_inputs
 from .spans import auto_spans
 import uuid
-from .train import TrainRun, Checkpoint, load_run, load_params, save_params, checkpoint_weights, _manifest, _write_manifest, _saved, _clean
+from .train import TrainRun, Checkpoint, load_run, load_params, checkpoint_weights, _manifest, _write_manifest, _saved, _clean
 from .engine import Influence, State, score_units, self_scores, explode_spans, checked_frame, checked_frames, _check_weights
 from .models import check_tokenizer
 

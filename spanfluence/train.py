@@ -153,14 +153,14 @@ def load_run(out_dir, verify:bool=True, # check every listed file's size and dig
     run = _read_manifest(out_dir)
     for c in ([run.initial] if run.initial else []) + run.checkpoints:
         if not Path(c.path).exists(): raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} is missing")
-        if verify and (os.path.getsize(c.path) != c.bytes or file_digest(c.path) != c.digest):
+        if not verify: continue
+        if os.path.getsize(c.path) != c.bytes or file_digest(c.path) != c.digest:
             raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} does not match its manifest (size or digest)")
-        if verify:
-            try:
-                with safe_open(c.path, 'pt') as f: keys = set(f.keys())
-            except Exception as e: raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} is not readable ({e})") from None
-            if not keys or not set(run.params) <= keys:
-                raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} lacks tensors the run recorded")
+        try:
+            with safe_open(c.path, 'pt') as f: keys = set(f.keys())
+        except Exception as e: raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} is not readable ({e})") from None
+        if not keys or not set(run.params) <= keys:
+            raise RunInvalid(f"run {str(out_dir)!r}: checkpoint file {c.path!r} lacks tensors the run recorded")
     return run
 
 def _clean(out:Path, run:TrainRun|None):
@@ -216,7 +216,7 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
             try: old = load_run(out)
             except RunInvalid as e: warnings.warn(f"{e}: rebuilding it")
             if old is not None and old.recipe == recipe:
-                load_params(model, old.final); model.eval(); _clean(out, old)
+                load_params(model, old.final.path, names=old.params); model.eval(); _clean(out, old)   # load_run just checked its digest
                 return old
         rdir = out/f'run-{uuid.uuid4().hex[:12]}'   # a fresh folder: the files of the valid manifest stay untouched until it is replaced
         dev = next(model.parameters()).device
@@ -275,14 +275,13 @@ def checkpoint_weights(run, # a `TrainRun`, or `Checkpoint`s oldest first (a ste
     if not cks: raise ValueError("checkpoints: the run has no saved checkpoints")
     init = run.initial if isinstance(run, TrainRun) else None
     if init is None and cks[0].step == 0: init, cks = cks[0], cks[1:]
-    if convention == 'interval': pairs = list(zip(cks, cks))
+    if convention == 'interval': pairs = list(zip(cks, cks))   # (weights used, checkpoint whose interval weighs them)
+    elif init is not None: pairs = list(zip([init] + cks[:-1], cks))
     else:
-        if init is None and len(cks) < 2:
-            raise ValueError("checkpoints: the 'start' convention needs the initial weights or at least two checkpoints")
-        if init is None:
-            warnings.warn(f"checkpoints: no initial weights (step 0), so the 'start' convention leaves out the first "
-                          f"{cks[0].step} steps; runs of `finetune` save them")
-        pairs = list(zip(([init] if init is not None else []) + cks[:-1], cks if init is not None else cks[1:]))
+        if len(cks) < 2: raise ValueError("checkpoints: the 'start' convention needs the initial weights or at least two checkpoints")
+        warnings.warn(f"checkpoints: no initial weights (step 0), so the 'start' convention leaves out the first "
+                      f"{cks[0].step} steps; runs of `finetune` save them")
+        pairs = list(zip(cks[:-1], cks[1:]))
     miss = sorted({n.step for _, n in pairs if n.lr_sum is None})
     if miss: raise ValueError(f"checkpoints: no summed learning rate (lr_sum) recorded for the interval ending at step(s) {miss}; "
                               "set Checkpoint.lr_sum (the sum of the step sizes over that interval)")
