@@ -12,7 +12,7 @@ import argparse, time
 import torch
 from spanfluence.train import sst2_model
 from spanfluence.data import load_sst2
-from spanfluence.engine import explode_spans, features, _chunks, _labels, _token_ranges, EMPTY
+from spanfluence.engine import explode_spans, features, _chunks, _labels, token_ranges, EMPTY
 from spanfluence.gradients import select_params, iter_grads
 from spanfluence.models import encode
 from spanfluence.spans import mask_spans
@@ -41,7 +41,7 @@ def old_features(units, kind, batch_size=32, max_length=128):
         enc = encode(tok, chunk.iloc[ex_b], max_length=max_length)
         ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
         ex_of = [list(first).index(k) for k in keys]
-        rng = [None]*len(pos) if kinds == {'grad'} else _token_ranges(tok, enc, chunk, ex_of)
+        rng = [None]*len(pos) if kinds == {'grad'} else token_ranges(tok, enc, chunk, ex_of)
         spans = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
         need = sorted({ex_of[b] for b, r in enumerate(rng) if 'grad' in kinds or r is not EMPTY})
         seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in spans], tok)])

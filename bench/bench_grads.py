@@ -7,7 +7,8 @@ import argparse, time, os
 import torch
 from spanfluence.models import load_encoder, encode, model_inputs
 from spanfluence.data import load_sst2
-from spanfluence.gradients import select_params, per_example_grads, loop_grads
+from spanfluence.gradients import select_params, per_example_grads
+from spanfluence.test_utils import loop_grads
 import torch.nn.functional as F
 
 ap = argparse.ArgumentParser()

@@ -12,7 +12,8 @@ import torch
 from spanfluence.train import sst2_model
 from spanfluence.data import load_sst2
 from spanfluence.models import encode
-from spanfluence.gradients import select_params, per_example_grads, rel_err
+from spanfluence.gradients import select_params, per_example_grads
+from spanfluence.test_utils import rel_err
 from spanfluence.lissa import HVP, HessianData, LissaSolver
 
 ap = argparse.ArgumentParser()

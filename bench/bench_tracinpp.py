@@ -13,6 +13,7 @@ from spanfluence.data import load_sst2
 from spanfluence.spans import candidate_spans
 from spanfluence.train import sst2_model
 from spanfluence.tracin import TracInPlusPlus
+from spanfluence.engine import explained_labels
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,7 +28,7 @@ def main():
     train = train.assign(spans=[candidate_spans(t, 'clause')[:a.max_spans] for t in train.text])
     test = load_sst2('dev', n=a.n_test, seed=0).assign(spans=[[]] * a.n_test)
     m = TracInPlusPlus(model, tok, a.params, batch_size=a.batch_size, progress=True)
-    t0 = time.time(); test_sp = m._test_frame(test); t_auto = time.time() - t0
+    t0 = time.time(); test_sp = m.pick_test_spans(test, explained_labels(model, tok, test, m.label, m.max_length)); t_auto = time.time() - t0
     t0 = time.time(); res = m.score(train, test_sp); t_score = time.time() - t0
     tr_u, te_u = res.train, res.test
     n_states = len(res.info['states'])
@@ -36,7 +37,7 @@ def main():
     out = dict(n_train_examples=len(train), n_train_units=len(tr_u), n_test_examples=len(test_sp), n_test_units=len(te_u),
                params=a.params, parameters=sum(p.numel() for p in m.params.values()), states=n_states,
                grads=res.info['grads'], minimum_grads=int(minimum), naive_grads=int(n_states*2*(len(tr_u) + len(te_u))),
-               label_forwards=res.info.get('label_forwards'), seconds_auto_spans=round(t_auto, 1),
+               seconds_auto_spans=round(t_auto, 1),
                seconds_score=round(t_score, 1), grads_per_second=round(res.info['grads']/t_score, 1),
                delta_norms=res.info['delta_norms'], theta_norm=res.info['theta_norm'],
                torch_threads=torch.get_num_threads(), cpus=os.cpu_count(), scores_shape=list(res.scores.shape))

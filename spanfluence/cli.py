@@ -4,30 +4,21 @@
 
 # %% ../nbs/12_cli.ipynb #8eefacfd
 from __future__ import annotations
-import argparse, sys, time, importlib, inspect, os, re
+import argparse, sys, time, inspect, os, re
 from pathlib import Path
 import pandas as pd
 
 # %% auto #0
-__all__ = ['METHODS', 'method_class', 'method_args', 'load_frames', 'load_task', 'check_args', 'build_parser', 'explain', 'main']
+__all__ = ['method_class', 'method_args', 'load_frames', 'load_task', 'check_args', 'build_parser', 'explain', 'main']
 
 # %% ../nbs/12_cli.ipynb #2f78569b
-METHODS = {'tracin': 'spanfluence.tracin:TracIn',
-           'tracin-we': 'spanfluence.tracin_we:TracInWE', 'tr-tfidf': 'spanfluence.tracin_we:TfIdfTracIn',
-           'tracin-layer': 'spanfluence.tracin_we:LayerTracIn',
-           'if': 'spanfluence.influence:IF', 'if+': 'spanfluence.influence:IFPlus', 'if++': 'spanfluence.influence:IFPlusPlus',
-           'rif': 'spanfluence.influence:RIF', 'saliency-if': 'spanfluence.influence:SaliencyIF',
-           'tracin+': 'spanfluence.tracin:TracInPlus', 'tracin++': 'spanfluence.tracin:TracInPlusPlus',
-           'tracinf': 'spanfluence.tracin:TracInF', 'graddot': 'spanfluence.tracin:GradDot',
-           'gradcos': 'spanfluence.tracin:GradCos', 'representer': 'spanfluence.tracin:Representer',
-           'nn': 'spanfluence.tracin:NNSimilarity'}
-
 def method_class(name:str):
-    "The method class registered under `name` (case-insensitive)."
+    "The method class registered under `name` (case-insensitive) in `spanfluence.engine.registry()`."
+    from spanfluence.engine import registry
+    reg = registry()
     key = name.lower()
-    if key not in METHODS: raise ValueError(f"--method: unknown method {name!r}; choose from {', '.join(sorted(METHODS))}")
-    mod, cls = METHODS[key].split(':')
-    return getattr(importlib.import_module(mod), cls)
+    if key not in reg: raise ValueError(f"--method: unknown method {name!r}; choose from {', '.join(reg)}")
+    return reg[key]
 
 def method_args(cls) -> set:
     "The keyword arguments `cls(model, tokenizer, ...)` takes, following `**kwargs` into the base classes' `__init__`."
@@ -137,8 +128,10 @@ def _method_kw(cls, args) -> dict:
     for k in ('params', 'label'):
         v = getattr(args, k)
         if v is None: continue
+        if k == 'label' and re.fullmatch(r'\d+', v): v = int(v)   # a class id (checked against the model by the method)
         if k not in takes:
-            users = sorted(m for m in METHODS if k in method_args(method_class(m)))
+            from spanfluence.engine import registry
+            users = sorted(m for m, c in registry().items() if k in method_args(c))
             raise ValueError(f"--{k}: method {args.method!r} ({cls.__name__}) does not use it; drop --{k} or choose one of {', '.join(users)}")
         kw[k] = v
     return kw
@@ -149,6 +142,8 @@ def check_args(args) -> tuple:
         v = getattr(args, k)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ValueError(f"--{k.replace('_', '-')}: expected a positive integer, got {v!r}")
+    if args.label is not None and not re.fullmatch(r'pred|gold|\d+', args.label):
+        raise ValueError(f"--label: expected 'pred', 'gold' or a class id (0, 1, ...), got {args.label!r}")
     if args.params is not None and not re.fullmatch(r'classifier|word_embeddings|all|last:\d+', args.params):
         raise ValueError(f"--params: expected 'classifier', 'last:k', 'word_embeddings' or 'all', got {args.params!r}")
     if len(set(args.test)) != len(args.test): raise ValueError(f"--test: positions repeat in {args.test}; give each once")
@@ -164,12 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser('explain', help='fine-tune (cached), score test examples against the training set, print and save the ranking')
     e.add_argument('--data', default='sst2', help="'sst2' (default), 'mams', or a CSV/TSV test file with text,label columns")
     e.add_argument('--train', default=None, help='training CSV/TSV file when --data is a file (its labels define the classes)')
-    e.add_argument('--method', default='tracin', help=f"influence method: {', '.join(METHODS)} (default tracin)")
+    from spanfluence.engine import registry
+    e.add_argument('--method', default='tracin', help=f"influence method: {', '.join(registry())} (default tracin)")
     e.add_argument('--test', type=int, nargs='+', default=[0, 1, 2], help='row positions of the test examples to explain')
     e.add_argument('--top', type=int, default=5, help='proponents and opponents to print per test example')
     e.add_argument('--n-train', type=int, default=None, help='score a seeded subset of this many training examples')
     e.add_argument('--params', default=None, help="parameter selection: classifier, last:k, word_embeddings, all (default: the method's own; only for methods that take it)")
-    e.add_argument('--label', default=None, choices=['pred', 'gold'], help='explain the predicted (default) or the gold label (only for methods that take it)')
+    e.add_argument('--label', default=None, help="explain the predicted label ('pred', the default), the gold label ('gold') or a class id (0, 1, ...)")
     e.add_argument('--out', default='spanfluence_explain.csv', help='CSV with every ranked (test, train) pair')
     e.add_argument('--device', default='auto', help="'auto' (default: cuda if visible, else cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
     e.add_argument('--quiet', action='store_true', help='no progress bars')

@@ -12,7 +12,8 @@ import torch.nn as nn
 from torch.func import functional_call, jacrev, vmap
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .gradients import _Top, _Whole, _math_sdpa
+from .gradients import TopModel, WholeModel, math_sdpa
+from .models import eval_mode
 from .lissa import HessianData, HVP
 
 # %% auto #0
@@ -110,15 +111,13 @@ class EKFACSolver:
         self.blocks, self.diag_names = kfac_blocks(model, hd.params)
         ends = torch.tensor(op.sizes).cumsum(0).tolist()
         self.slices = {n: slice(e - s, e) for n, s, e in zip(hd.names, op.sizes, ends)}
-        top = _Top(model, hd.start) if hd.start is not None else _Whole(model)
-        was, req = model.training, {n: t.requires_grad for n, t in hd.params.items()}
+        top = TopModel(model, hd.start) if hd.start is not None else WholeModel(model)
+        req = {n: t.requires_grad for n, t in hd.params.items()}
         t0 = time.time()
-        model.eval()
         for t in hd.params.values(): t.requires_grad_(True)
         try:
-            with _math_sdpa(): self._fit(top, hd, batch_size, progress, diag_chunk)
+            with eval_mode(model), math_sdpa(): self._fit(top, hd, batch_size, progress, diag_chunk)
         finally:
-            model.train(was)
             for n, t in hd.params.items(): t.requires_grad_(req[n])
         self.seconds = time.time() - t0
 

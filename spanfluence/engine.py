@@ -4,22 +4,25 @@
 
 # %% ../nbs/05_engine.ipynb #78f7e78a
 from __future__ import annotations
-import time, html, math, warnings
+import time, html, pkgutil, importlib
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .models import encode, check_tokenizer
+from .models import encode, check_tokenizer, eval_mode
 from .data import validate
-from .gradients import select_params, iter_grads, resolve_labels
-from .spans import char_to_token_span, mask_spans, highlight_html
+from .gradients import select_params, iter_grads
+from .spans import char_to_token_span, mask_spans, highlight_html, auto_spans, NoTokens
 
 # %% auto #0
-__all__ = ['EMPTY', 'Influence', 'explode_spans', 'checked_frame', 'checked_frames', 'features', 'State', 'score_units',
-           'self_scores', 'to_html']
+__all__ = ['EMPTY', 'Influence', 'explode_spans', 'checked_frame', 'checked_frames', 'Settings', 'check_label',
+           'explained_labels', 'token_ranges', 'Tally', 'Feature', 'Grad', 'SpanDiff', 'NegSpanDiff', 'Given',
+           'as_feature', 'features', 'State', 'check_weights', 'merge_states', 'ModelStates', 'Metric', 'Identity',
+           'RowNormalise', 'InverseHessian', 'SelfNormalised', 'score_units', 'self_scores', 'Method', 'registry',
+           'GradientMethod', 'to_html']
 
 # %% ../nbs/05_engine.ipynb #138dcdb7
 @dataclass
@@ -30,6 +33,7 @@ class Influence:
     test:pd.DataFrame # one row per row of `scores`
     method:str = ''
     info:dict = field(default_factory=dict) # timings, settings, diagnostics
+    test_block:torch.Tensor|None = None # the test features after the metric, for methods that reuse them (`SaliencyIF.words`)
 
     def __post_init__(self):
         if self.scores.shape != (len(self.test), len(self.train)):
@@ -156,10 +160,77 @@ def checked_frames(model, train_df, test_df, label='pred') -> tuple:
     return checked_frame(train_df, 'train_df', model), checked_frame(test_df, 'test_df', model, need_label=(label == 'gold'))
 
 
-# %% ../nbs/05_engine.ipynb #c0593a85
-EMPTY = 'empty'  # the token range of a span that covers no token
+# %% ../nbs/05_engine.ipynb #setex001
+_DTYPES = {'float32': torch.float32, 'float64': torch.float64}
 
-def _token_ranges(tokenizer, enc, units:pd.DataFrame, index:list|None=None) -> list:
+@dataclass
+class Settings:
+    "How a method computes, not what: batching, lengths, device, dtype and progress, shared by every method."
+    batch_size:int = 32 # sequences per gradient pass (originals and masked copies together)
+    max_length:int = 128 # tokens per sequence; longer texts are truncated
+    progress:bool = True # progress bars for the long loops
+    device:str|None = None # move the model here when a method is built; None: leave it where it is
+    dtype:str = 'float32' # dtype of the feature products: 'float32', or 'float64' for exact references
+
+    def __post_init__(self):
+        for a in ('batch_size', 'max_length'):
+            v = getattr(self, a)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{a}: expected a positive integer, got {v!r}")
+        if not isinstance(self.progress, bool): raise ValueError(f"progress: expected True or False, got {self.progress!r}")
+        if self.dtype not in _DTYPES: raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
+        if self.device is not None:
+            try: torch.device(self.device)
+            except (RuntimeError, TypeError): raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda', got {self.device!r}") from None
+
+    @property
+    def torch_dtype(self) -> torch.dtype: return _DTYPES[self.dtype]
+
+    @classmethod
+    def of(cls, settings:Settings|None=None, **kw) -> Settings:
+        "`settings` (or the defaults) with the keyword arguments that are not None put in."
+        base = settings if settings is not None else cls()
+        if not isinstance(base, Settings): raise ValueError(f"settings: expected a Settings, got {type(base).__name__}")
+        return cls(**{**base.__dict__, **{k: v for k, v in kw.items() if v is not None}})
+
+# %% ../nbs/05_engine.ipynb #labex001
+def check_label(model, label):
+    "`label` must be 'pred', 'gold' or a class id of the model: returned as it is (a class id as an int)."
+    nl = model.config.num_labels
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if not 0 <= int(label) < nl: raise ValueError(f"label: a class id must be in [0, {nl}), got {label}")
+        return int(label)
+    if not isinstance(label, str) or label not in ('pred', 'gold'):
+        raise ValueError(f"label: expected 'pred', 'gold' or a class id in [0, {nl}), got {label!r}")
+    return label
+
+@torch.no_grad()
+def explained_labels(model, tokenizer, df:pd.DataFrame, # one row per example (a frame, or units: then once per `row`)
+                     label='pred', # 'pred' (the model's prediction), 'gold' (the `label` column) or a class id
+                     max_length:int=128, batch_size:int=64) -> torch.Tensor:
+    "The explained class of every row of `df`; predictions are computed once per distinct example (`row`)."
+    label = check_label(model, label)
+    if not isinstance(label, str): return torch.full((len(df),), label, dtype=torch.long)
+    if label == 'gold':
+        if 'label' not in df: raise ValueError("test_df: label='gold' needs a `label` column")
+        return torch.tensor(df['label'].to_numpy(), dtype=torch.long)
+    rows = df['row'].to_numpy() if 'row' in df else np.arange(len(df))
+    first = pd.Series(np.arange(len(df))).groupby(rows).first()
+    ex, dev, pred = df.iloc[first.values], next(model.parameters()).device, []
+    with eval_mode(model):
+        for s in range(0, len(ex), batch_size):
+            enc = encode(tokenizer, ex.iloc[s:s + batch_size], max_length=max_length, return_offsets=False)
+            pred.append(model(**{k: v.to(dev) for k, v in enc.items() if k in ('input_ids', 'attention_mask', 'token_type_ids')}).logits.argmax(-1).cpu())
+    at = dict(zip(first.index.tolist(), torch.cat(pred).tolist()))
+    return torch.tensor([at[r] for r in rows], dtype=torch.long)
+
+# %% ../nbs/05_engine.ipynb #c0593a85
+class _EmptySpan:
+    "The token range of a span that covers no token (a singleton: compare with `is`)."
+    def __repr__(self): return 'EMPTY'
+EMPTY = _EmptySpan()
+
+def token_ranges(tokenizer, enc, units:pd.DataFrame, index:list|None=None) -> list:
     "Token range of every unit's span: `None` (no span: the whole text), `EMPTY` (covers no token) or `(start, end)`."
     out = []
     for b, (_, u) in enumerate(units.iterrows()):
@@ -168,9 +239,8 @@ def _token_ranges(tokenizer, enc, units:pd.DataFrame, index:list|None=None) -> l
         if int(s[1]) <= int(s[0]): out.append(EMPTY); continue
         bi = b if index is None else index[b]
         try: out.append(char_to_token_span(enc, int(s[0]), int(s[1]), batch_index=bi, text=str(u['text'])))
-        except ValueError as e:
-            if 'covers no token' in str(e): out.append(EMPTY); continue
-            raise ValueError(f"span of unit {u.get('id', b)!r}: {e}") from None
+        except NoTokens: out.append(EMPTY)
+        except ValueError as e: raise ValueError(f"span of unit {u.get('id', b)!r}: {e}") from None
     return out
 
 def _unit_len(u) -> int:
@@ -194,114 +264,204 @@ def _chunks(units:pd.DataFrame, labels:torch.Tensor, batch_size:int) -> list:
     if cur: out.append(cur)
     return [np.array(c) for c in out]
 
-def _as_kind(kind:str, O:torch.Tensor, M:torch.Tensor, rng:list) -> torch.Tensor:
-    "A unit feature of `kind` from the per-unit original gradients `O` and the masked gradients `M` (one row per real span, in unit order)."
-    if kind == 'grad': return O
-    d = O.clone()
-    span_b = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
-    empty_b = [b for b, r in enumerate(rng) if r is EMPTY]
-    if span_b: d[span_b] -= M
-    if empty_b: d[empty_b] = 0
-    return d.neg_() if kind == 'neg_span' else d
-
-def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, kinds:set, labels:torch.Tensor,
-                batch_size:int, max_length:int, split:bool, stats:dict|None, fill:int|None=None):
-    "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
-    for pos in _chunks(units, labels, batch_size):
-        chunk = units.iloc[pos]
-        y = labels[torch.as_tensor(pos)]
-        rows = chunk['row'].to_numpy() if 'row' in chunk else pos
-        keys = list(zip(rows.tolist(), y.tolist()))
-        first = {}
-        for b, k in enumerate(keys): first.setdefault(k, b)
-        ex_b = list(first.values())                     # one unit per distinct (example, label): its encoding row
-        enc = encode(tokenizer, chunk.iloc[ex_b], max_length=max_length)
-        ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
-        ex_of = [list(first).index(k) for k in keys]    # unit -> encoding row
-        rng = [None]*len(pos) if kinds == {'grad'} else _token_ranges(tokenizer, enc, chunk, ex_of)
-        spans = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
-        need = sorted({ex_of[b] for b, r in enumerate(rng) if 'grad' in kinds or r is not EMPTY})
-        seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in spans], tokenizer, fill)])
-        src = need + [ex_of[b] for b in spans]
-        p = sum(t.numel() for t in params.values())
-        dev = next(iter(params.values())).device
-        if not src:
-            yield torch.as_tensor(pos), torch.zeros(len(pos), p, device=dev), torch.zeros(0, p, device=dev), rng; continue
-        ys = torch.tensor([keys[ex_b[e]][1] for e in src], dtype=torch.long)
-        _, g = next(iter_grads(model, params, seq_ids, am[src], ys, None if tt is None else tt[src],
-                               batch_size=len(src), split=split))
-        if stats is not None: stats['grads'] = stats.get('grads', 0) + len(src); stats['chunks'] = stats.get('chunks', 0) + 1
-        at = {e: i for i, e in enumerate(need)}
-        idx = [at.get(ex_of[b], -1) for b in range(len(pos))]    # unit -> row of g holding its original gradient
-        if idx == list(range(len(need))): O = g[:len(need)]        # one unit per example, in order: a view, no copy
-        elif min(idx) >= 0: O = g[torch.tensor(idx, device=g.device)]
-        else:                                                      # units whose only span is empty need no g(z)
-            O = torch.zeros(len(pos), p, device=g.device, dtype=g.dtype)
-            has = [b for b, i in enumerate(idx) if i >= 0]
-            if has: O[has] = g[torch.tensor([idx[b] for b in has], device=g.device)]
-        yield torch.as_tensor(pos), O, g[len(need):], rng
-
 def _labels(units:pd.DataFrame, labels) -> torch.Tensor:
     if labels is not None: return torch.as_tensor(labels).long().cpu()
     if 'label' not in units: raise ValueError("units: expected a `label` column (or pass labels=)")
     return torch.tensor(units['label'].to_numpy(), dtype=torch.long)
 
-_KINDS = ('grad', 'span', 'neg_span')
-def _check_kind(kind, arg='kind'):
-    if kind not in _KINDS: raise ValueError(f"{arg}: expected 'grad', 'span' or 'neg_span', got {kind!r}")
+# %% ../nbs/05_engine.ipynb #rawex001
+@dataclass
+class Tally:
+    "Work counted while features are computed: per-example gradients and chunks."
+    grads:int = 0
+    chunks:int = 0
 
-def features(model, tokenizer, params:dict, units:pd.DataFrame,
-             kind:str='grad', # 'grad', 'span' or 'neg_span'
-             labels:torch.Tensor|None=None, # one class id per unit (default: the `label` column)
-             batch_size:int=32, max_length:int=128, split:bool=True,
-             stats:dict|None=None, # if given, `grads` (per-example gradients computed) and `chunks` are added to it
-             fill:int|None=None, # token id that masks a span (default: the mask token; Meng et al.: the unknown token)
-            ):
-    "Yield `(positions, feats)` chunks: the feature of every unit, in length-sorted chunks, `g(z)` once per example."
-    _check_kind(kind)
-    y = _labels(units, labels)
-    for pos, O, M, rng in _raw_chunks(model, tokenizer, params, units, {kind}, y, batch_size, max_length, split, stats, fill):
-        yield pos, _as_kind(kind, O, M, rng)
+def _originals(g, need, ex_of, n, p):
+    "Per-unit original gradients from the rows of `g` that hold them (zero rows for units that need none)."
+    at = {e: i for i, e in enumerate(need)}
+    idx = [at.get(ex_of[b], -1) for b in range(n)]
+    if idx == list(range(len(need))): return g[:len(need)]        # one unit per example, in order: a view, no copy
+    if min(idx) >= 0: return g[torch.tensor(idx, device=g.device)]
+    O = torch.zeros(n, p, device=g.device, dtype=g.dtype)          # units whose only span is empty need no g(z)
+    has = [b for b, i in enumerate(idx) if i >= 0]
+    if has: O[has] = g[torch.tensor([idx[b] for b in has], device=g.device)]
+    return O
+
+def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, spans:bool, whole:bool, labels:torch.Tensor,
+                settings:Settings, tally:Tally, fill:int|None=None):
+    "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
+    p, dev = sum(t.numel() for t in params.values()), next(iter(params.values())).device
+    for pos in _chunks(units, labels, settings.batch_size):
+        chunk, y = units.iloc[pos], labels[torch.as_tensor(pos)]
+        rows = chunk['row'].to_numpy() if 'row' in chunk else pos
+        keys = list(zip(rows.tolist(), y.tolist()))
+        first = {}
+        for b, k in enumerate(keys): first.setdefault(k, b)
+        ex_b = list(first.values())                     # one unit per distinct (example, label): its encoding row
+        enc = encode(tokenizer, chunk.iloc[ex_b], max_length=settings.max_length)
+        ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
+        ex_of = [list(first).index(k) for k in keys]    # unit -> encoding row
+        rng = token_ranges(tokenizer, enc, chunk, ex_of) if spans else [None]*len(pos)
+        sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
+        need = sorted({ex_of[b] for b, r in enumerate(rng) if whole or r is not EMPTY})
+        src = need + [ex_of[b] for b in sb]
+        if not src:
+            yield torch.as_tensor(pos), torch.zeros(len(pos), p, device=dev), torch.zeros(0, p, device=dev), rng; continue
+        seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in sb], tokenizer, fill)])
+        ys = torch.tensor([keys[ex_b[e]][1] for e in src], dtype=torch.long)
+        _, g = next(iter_grads(model, params, seq_ids, am[src], ys, None if tt is None else tt[src], batch_size=len(src)))
+        tally.grads += len(src); tally.chunks += 1
+        yield torch.as_tensor(pos), _originals(g, need, ex_of, len(pos), p), g[len(need):], rng
+
+# %% ../nbs/05_engine.ipynb #featex01
+class Feature:
+    "A unit's feature vector over the explained parameters, at the model's current state."
+    name = 'feature'
+    spans = False # needs the units' span token ranges (masked copies)
+    whole = True # needs the original gradient g(z)
+    custom = False # computes its whole block itself (`block`) instead of combining `O` and `M`
+    def combine(self, O:torch.Tensor, M:torch.Tensor, rng:list) -> torch.Tensor:
+        "The feature of each unit of a chunk from its original gradients `O` and the masked gradients `M` (one row per real span)."
+        raise NotImplementedError
+    def block(self, model, tokenizer, params:dict, units:pd.DataFrame, labels:torch.Tensor, settings:Settings):
+        "The `[len(units), p]` block of a `custom` feature (one not made from `O` and `M`)."
+        raise NotImplementedError(f"{type(self).__name__}.block")
+    def __repr__(self): return f'{type(self).__name__}()'
+
+class Grad(Feature):
+    "`g(z)`: the gradient of the unit's loss."
+    name = 'grad'
+    def combine(self, O, M, rng): return O
+
+class SpanDiff(Feature):
+    "`g(z) − g(z_{-ij})`: the unit's gradient minus that of its span-masked copy (exactly 0 for an empty span; `g(z)` without a span)."
+    name, spans, sign = 'span', True, 1.0
+    def combine(self, O, M, rng):
+        d = O.clone()
+        sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
+        eb = [b for b, r in enumerate(rng) if r is EMPTY]
+        if sb: d[sb] -= M
+        if eb: d[eb] = 0
+        return d if self.sign > 0 else d.neg_()
+
+class NegSpanDiff(SpanDiff):
+    "`g(z_{-kl}) − g(z)`: the test side of IF⁺⁺/TracIn⁺⁺ as Huang et al. (2021) write it (kept for comparisons)."
+    name, sign = 'neg_span', -1.0
+
+class Given(Feature):
+    "An already computed block (e.g. a test block that is already solved): the same at every state."
+    name, custom = 'given', True
+    def __init__(self, X:torch.Tensor): self.X = X
+    def block(self, model, tokenizer, params, units, labels, settings): return self.X
+    def __repr__(self): return f'Given({tuple(self.X.shape)})'
+
+_FEATURES = {'grad': Grad, 'span': SpanDiff, 'neg_span': NegSpanDiff}
+def as_feature(f, arg:str='feature') -> Feature:
+    "A `Feature`, or one of the names 'grad', 'span', 'neg_span'."
+    if isinstance(f, Feature): return f
+    if isinstance(f, str) and f in _FEATURES: return _FEATURES[f]()
+    raise ValueError(f"{arg}: expected a Feature or one of 'grad', 'span', 'neg_span', got {f!r}")
+
+# %% ../nbs/05_engine.ipynb #strmex01
+class features:
+    "Iterate `(positions, feats)`: the feature of every unit in length-sorted chunks, `g(z)` once per example; `grads`, `chunks` count the work."
+    def __init__(self, model, tokenizer, params:dict, units:pd.DataFrame,
+                 feature='grad', # a `Feature`, or 'grad', 'span', 'neg_span'
+                 labels:torch.Tensor|None=None, # one class id per unit (default: the `label` column)
+                 settings:Settings|None=None,
+                 fill:int|None=None, # token id that masks a span (default: the mask token; Meng et al.: the unknown token)
+                 **kw): # `Settings` fields (batch_size, max_length, ...)
+        self.feature, self.settings = as_feature(feature), Settings.of(settings, **kw)
+        if self.feature.custom:
+            raise ValueError(f"feature: {self.feature!r} computes its block itself; use score_units")
+        self.args, self.y, self.fill, self.tally = (model, tokenizer, params, units), _labels(units, labels), fill, Tally()
+    @property
+    def grads(self) -> int: return self.tally.grads
+    @property
+    def chunks(self) -> int: return self.tally.chunks
+    def __iter__(self):
+        f = self.feature
+        for pos, O, M, rng in _raw_chunks(*self.args, f.spans, f.whole, self.y, self.settings, self.tally, self.fill):
+            yield pos, f.combine(O, M, rng)
 
 # %% ../nbs/05_engine.ipynb #785213e1
 @dataclass
 class State:
     "One model state of the sum: how to put it into the model, and its weight."
-    weight:float = 1.0 # w_c (TracIn: the learning rate eta_c)
+    weight:float = 1.0 # w_c (TracIn: the summed learning rate of its interval)
     load:Callable|None = None # puts the state into the model; None: the model as it is
     name:str = 'current'
 
-def _snapshot(model) -> dict:
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
-
-def _restore(model, snap:dict):
-    with torch.no_grad():
-        for n, p in model.named_parameters(): p.copy_(snap[n])
-
-def _merge_states(states:list) -> list:
-    "States that load the same thing (the same `load` object) give the same features: sum their weights."
-    out = {}
-    for s in states:
-        k = id(s.load) if s.load is not None else None
-        if k in out: out[k] = State(out[k].weight + s.weight, s.load, out[k].name + '+' + s.name)
-        else: out[k] = State(s.weight, s.load, s.name)
-    return list(out.values())
-
-def _same_units(train, test, train_labels, test_labels) -> bool:
-    if train is test and train_labels is test_labels: return True
-    if len(train) != len(test): return False
-    cols = [c for c in ('id', 'text', 'text_pair', 'row', 'span') if c in train or c in test]
-    try:
-        if not all(list(train[c]) == list(test[c]) for c in cols): return False
-        return bool(torch.equal(_labels(train, train_labels), _labels(test, test_labels)))
-    except (KeyError, ValueError): return False
-def _check_weights(model, st:State):
+def check_weights(model, st:State):
     "Refuse a model state with NaN/inf weights, naming the parameter and the state."
     for n, p in model.named_parameters():
         if not torch.isfinite(p).all():
             raise ValueError(f"weights: {n!r} has NaN/inf values at state {st.name!r}"
                              + (" (after loading it: the checkpoint file is corrupt)" if st.load is not None else ""))
 
+def merge_states(states:list|None) -> list:
+    "States that load the same thing (the same `load` object) give the same features: their weights are summed."
+    out = {}
+    for s in states or [State()]:
+        if not all(hasattr(s, a) for a in ('weight', 'load', 'name')): raise ValueError(f"states: expected State objects, got {type(s).__name__}")
+        k = id(s.load) if s.load is not None else None
+        out[k] = State(out[k].weight + s.weight, s.load, out[k].name + '+' + s.name) if k in out else State(s.weight, s.load, s.name)
+    return list(out.values())
+
+class ModelStates:
+    "`with ModelStates(model, states) as ms: for st in ms: ...` — each state put into the model in turn (weights checked); on exit the weights and the train/eval mode are restored."
+    def __init__(self, model, states:list|None=None):
+        self.model, self.states = model, merge_states(states)
+    def __enter__(self):
+        self.was = self.model.training
+        self.snap = ({n: p.detach().clone() for n, p in self.model.named_parameters()}
+                     if any(s.load is not None for s in self.states) else None)
+        self.model.eval(); return self
+    def __iter__(self):
+        for st in self.states:
+            if st.load is not None: st.load(self.model)
+            check_weights(self.model, st)
+            yield st
+    def __len__(self): return len(self.states)
+    def __exit__(self, *exc):
+        if self.snap is not None:
+            with torch.no_grad():
+                for n, p in self.model.named_parameters(): p.copy_(self.snap[n])
+        self.model.train(self.was)
+
+# %% ../nbs/05_engine.ipynb #metex001
+class Metric:
+    "`M` of the bilinear form `a^T M b`, applied as a map of the test block and of each training block; `info` holds its diagnostics."
+    def __init__(self): self.info = {}
+    def test(self, A:torch.Tensor) -> torch.Tensor: return A
+    def train(self, B:torch.Tensor) -> torch.Tensor: return B
+    def __repr__(self): return f'{type(self).__name__}()'
+
+class Identity(Metric):
+    "`M = I`: plain gradient products (TracIn, GradDot)."
+
+def _unit_rows(X:torch.Tensor) -> torch.Tensor: return X / X.norm(dim=1, keepdim=True).clamp_min(1e-30)
+
+class RowNormalise(Metric):
+    "Both sides scaled to unit length: cosine similarity of the features (GradCos)."
+    def test(self, A): return _unit_rows(A)
+    def train(self, B): return _unit_rows(B)
+
+class InverseHessian(Metric):
+    "`M = (H + λI)^{-1}`, applied once to the test block by a solver (`spanfluence.lissa`/`ekfac`) with `solve(A, info)`."
+    def __init__(self, solver):
+        super().__init__(); self.solver = solver
+    def test(self, A): return self.solver.solve(A, self.info)
+    def __repr__(self): return f'InverseHessian({type(self.solver).__name__})'
+
+class SelfNormalised(InverseHessian):
+    "RIF (Barshan et al. 2020): `a^T H^{-1} b / sqrt(a^T H^{-1} a · b^T H^{-1} b)`; one solve per block on each side."
+    def test(self, A):
+        X = self.solver.solve(A, self.info)
+        return X/(A*X).sum(1, keepdim=True).clamp_min(1e-30).sqrt()
+    def train(self, B): return B/(B*self.solver.solve(B)).sum(1, keepdim=True).clamp_min(1e-30).sqrt()
+
+# %% ../nbs/05_engine.ipynb #chkbl001
 def _check_block(X:torch.Tensor, what:str, units:pd.DataFrame, st:State, pos=None):
     "Refuse a feature block with NaN/inf rows, naming the units and the state."
     bad = ~torch.isfinite(X).all(1)
@@ -312,96 +472,212 @@ def _check_block(X:torch.Tensor, what:str, units:pd.DataFrame, st:State, pos=Non
         raise ValueError(f"{what}: non-finite values for {len(rows)} unit(s) (ids {ids}) at state {st.name!r}: "
                          "an overflow in the model, or a solve that failed")
 
+def _same_units(train, test, train_labels, test_labels) -> bool:
+    if train is test and train_labels is test_labels: return True
+    if len(train) != len(test): return False
+    cols = [c for c in ('id', 'text', 'text_pair', 'row', 'span') if c in train or c in test]
+    try:
+        if not all(list(train[c]) == list(test[c]) for c in cols): return False
+        return bool(torch.equal(_labels(train, train_labels), _labels(test, test_labels)))
+    except (KeyError, ValueError): return False
+
+def _test_block(model, tokenizer, ps, test, y, f:Feature, g:Feature|None, settings, tally, fill, bar):
+    "The test block `A` (and, when the training units are the test units, the training block `B` from the same pass)."
+    p, dev = sum(t.numel() for t in ps.values()), next(iter(ps.values())).device
+    if f.custom:
+        A = f.block(model, tokenizer, ps, test, y, settings)
+        if tuple(A.shape) != (len(test), p):
+            raise ValueError(f"test_feature: expected a [{len(test)}, {p}] block (test units x parameters), got {tuple(A.shape)}")
+        return A.to(dev), None
+    A = torch.zeros(len(test), p, device=dev)
+    B = torch.zeros(len(test), p, device=dev) if g is not None else None
+    sp, wh = f.spans or (g is not None and g.spans), f.whole or (g is not None and g.whole)
+    for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, test, sp, wh, y, settings, tally, fill):
+        A[pos.to(dev)] = f.combine(O, M, rng)
+        if B is not None: B[pos.to(dev)] = g.combine(O, M, rng)
+        bar.update(1)
+    return A, B
 
 # %% ../nbs/05_engine.ipynb #f4443298
 def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
                 params:str|list|dict='last:2', # selection spec, or a `{name: Parameter}` dict
                 states:list|None=None, # `State`s to sum over (default: the model as it is, weight 1)
-                train_kind:str='grad', test_kind:str='grad',
-                train_labels:torch.Tensor|None=None, test_labels:torch.Tensor|None=None,
-                test_transform:Callable|None=None, # A -> A' on the [m, p] test block (e.g. an inverse-Hessian product)
-                train_transform:Callable|None=None, # B -> B' on each [chunk, p] training block (e.g. normalisation)
-                batch_size:int=32, max_length:int=128, progress:bool=True, desc:str='scoring',
-                stats:dict|None=None, # if given: `grads`, `chunks`, `states` are added to it
-                test_features:Callable|None=None, # (model, params, test, labels) -> [n_test, p]: replaces `test_kind` (e.g. saliency gradients)
+                *, train_feature='grad', test_feature='grad', # `Feature`s, or 'grad', 'span', 'neg_span'
+                metric:Metric|None=None, # `M` (default: the identity)
+                train_labels:torch.Tensor|None=None, test_labels:torch.Tensor|None=None, # default: the `label` columns
+                settings:Settings|None=None, desc:str='scoring',
                 fill:int|None=None, # token id that masks spans (default: the mask token)
-               ) -> torch.Tensor:
-    "The `[n_test, n_train]` matrix `sum_c w_c a_c(test)^T b_c(train)`, training features streamed in chunks."
+                **kw) -> Influence: # `Settings` fields (batch_size, max_length, progress, dtype)
+    "The `[n_test, n_train]` scores `sum_c w_c a_c(test)^T M b_c(train)`, training features streamed in chunks; work counted in `info`."
     if len(train) == 0: raise ValueError("train: no training units to score")
     if len(test) == 0: raise ValueError("test: no test units to explain")
-    _check_kind(train_kind, 'train_kind'); _check_kind(test_kind, 'test_kind')
+    t0, s = time.time(), Settings.of(settings, **kw)
+    f, g, metric = as_feature(test_feature, 'test_feature'), as_feature(train_feature, 'train_feature'), metric or Identity()
     ps = params if isinstance(params, dict) else select_params(model, params)
-    states = _merge_states(states or [State()])
-    same = test_features is None and _same_units(train, test, train_labels, test_labels)
     yte, ytr = _labels(test, test_labels), _labels(train, train_labels)
-    dev = next(iter(ps.values())).device
-    p = sum(t.numel() for t in ps.values())
-    S = torch.zeros(len(test), len(train), dtype=torch.float64)
-    snap = _snapshot(model) if any(s.load is not None for s in states) else None
-    n_test_chunks = 0 if test_features is not None else len(_chunks(test, yte, batch_size))
-    n_chunks = len(states)*(n_test_chunks + (0 if same else len(_chunks(train, ytr, batch_size))))
-    bar = tqdm(total=n_chunks, desc=desc, disable=not progress, leave=False)
-    if stats is not None: stats['states'] = stats.get('states', 0) + len(states)
-    try:
-        for st in states:
-            if st.load is not None: st.load(model)
-            _check_weights(model, st)
-            A = torch.zeros(len(test), p, device=dev)
-            B = torch.zeros(len(test), p, device=dev) if same else None
-            kinds = {test_kind, train_kind} if same else {test_kind}
-            if test_features is not None:
-                A = test_features(model, ps, test, yte)
-                if tuple(A.shape) != (len(test), p):
-                    raise ValueError(f"test_features: expected a [{len(test)}, {p}] block (test units x parameters), got {tuple(A.shape)}")
-                A = A.to(dev)
-            else:
-                for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, test, kinds, yte, batch_size, max_length, True, stats, fill):
-                    A[pos.to(dev)] = _as_kind(test_kind, O, M, rng)
-                    if same: B[pos.to(dev)] = _as_kind(train_kind, O, M, rng)
-                    bar.update(1)
-            _check_block(A, 'test features', test, st)
-            if test_transform is not None: A = test_transform(A); _check_block(A, 'test features after the test-side transform', test, st)
-            if same:
-                if train_transform is not None: B = train_transform(B)
-                _check_block(B, 'training features', train, st)
-                S += st.weight*(A @ B.T).double().cpu(); continue
-            for pos, b in features(model, tokenizer, ps, train, train_kind, ytr, batch_size, max_length, stats=stats, fill=fill):
-                if train_transform is not None: b = train_transform(b)
-                _check_block(b, 'training features', train, st, pos)
-                S[:, pos] += st.weight*(A @ b.T).double().cpu(); bar.update(1)
-    finally:
-        bar.close()
-        if snap is not None: _restore(model, snap)
+    same = not f.custom and _same_units(train, test, train_labels, test_labels)
+    S, tally = torch.zeros(len(test), len(train), dtype=torch.float64), Tally()
+    with ModelStates(model, states) as ms:
+        n = len(ms)*(len(_chunks(test, yte, s.batch_size)) + (0 if same else len(_chunks(train, ytr, s.batch_size))))
+        with tqdm(total=n, desc=desc, disable=not s.progress, leave=False) as bar:
+            for st in ms:
+                A, B = _test_block(model, tokenizer, ps, test, yte, f, g if same else None, s, tally, fill, bar)
+                _check_block(A, 'test features', test, st)
+                A = metric.test(A).to(s.torch_dtype); _check_block(A, 'test features after the metric', test, st)
+                if same:
+                    B = metric.train(B).to(s.torch_dtype); _check_block(B, 'training features', train, st)
+                    S += st.weight*(A @ B.T).double().cpu(); continue
+                for pos, b in _raw_feats(model, tokenizer, ps, train, g, ytr, s, tally, fill):
+                    b = metric.train(b).to(s.torch_dtype); _check_block(b, 'training features', train, st, pos)
+                    S[:, pos] += st.weight*(A @ b.T).double().cpu(); bar.update(1)
     if not torch.isfinite(S.float()).all(): raise ValueError("scores: the sum overflowed float32 (features too large); nothing is returned")
-    return S.float()
+    info = dict(seconds=time.time() - t0, grads=tally.grads, chunks=tally.chunks, states=[(st.name, st.weight) for st in ms.states],
+                train_feature=g.name, test_feature=f.name, metric=repr(metric))
+    info.update({('metric_' + k if k in info else k): v for k, v in metric.info.items()})   # e.g. a solver's own `seconds`
+    return Influence(S.float(), train, test, desc, info)
+
+def _raw_feats(model, tokenizer, ps, units, g:Feature, y, s, tally, fill):
+    for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, units, g.spans, g.whole, y, s, tally, fill): yield pos, g.combine(O, M, rng)
 
 # %% ../nbs/05_engine.ipynb #354686c6
 def self_scores(model, tokenizer, units:pd.DataFrame, params:str|list|dict='last:2', states:list|None=None,
-                train_kind:str='grad', test_kind:str='grad', labels:torch.Tensor|None=None,
-                test_transform:Callable|None=None, # row-wise (or linear) maps only: applied per chunk
-                train_transform:Callable|None=None,
-                batch_size:int=32, max_length:int=128, stats:dict|None=None) -> torch.Tensor:
-    "Self-influence `sum_c w_c a_c(z)^T b_c(z)` of every unit: the diagonal of the train x train `score_units`."
+                *, train_feature='grad', test_feature='grad', metric:Metric|None=None, # row-wise (or linear) metrics only: applied per chunk
+                labels:torch.Tensor|None=None, settings:Settings|None=None, **kw) -> torch.Tensor:
+    "Self-influence `sum_c w_c a_c(z)^T M b_c(z)` of every unit: the diagonal of the train x train `score_units`, without the matrix."
     if len(units) == 0: raise ValueError("units: nothing to score")
-    _check_kind(train_kind, 'train_kind'); _check_kind(test_kind, 'test_kind')
+    s = Settings.of(settings, **kw)
+    f, g, metric = as_feature(test_feature, 'test_feature'), as_feature(train_feature, 'train_feature'), metric or Identity()
     ps = params if isinstance(params, dict) else select_params(model, params)
-    states = _merge_states(states or [State()])
-    y = _labels(units, labels)
-    out = torch.zeros(len(units), dtype=torch.float64)
-    snap = _snapshot(model) if any(s.load is not None for s in states) else None
-    try:
-        for st in states:
-            if st.load is not None: st.load(model)
-            _check_weights(model, st)
-            for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, units, {test_kind, train_kind}, y, batch_size, max_length, True, stats):
-                a, b = _as_kind(test_kind, O, M, rng), _as_kind(train_kind, O, M, rng)
-                if test_transform is not None: a = test_transform(a)
-                if train_transform is not None: b = train_transform(b)
+    y, out, tally = _labels(units, labels), torch.zeros(len(units), dtype=torch.float64), Tally()
+    with ModelStates(model, states) as ms:
+        for st in ms:
+            for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, units, f.spans or g.spans, f.whole or g.whole, y, s, tally, None):
+                a, b = metric.test(f.combine(O, M, rng)), metric.train(g.combine(O, M, rng))
                 _check_block(a, 'test features', units, st, pos); _check_block(b, 'training features', units, st, pos)
-                out[pos] += st.weight*(a*b).sum(1).double().cpu()
-    finally:
-        if snap is not None: _restore(model, snap)
+                out[pos] += st.weight*(a.to(s.torch_dtype)*b.to(s.torch_dtype)).sum(1).double().cpu()
     return out.float()
+
+# %% ../nbs/05_engine.ipynb #methex01
+_REGISTRY = {}
+
+class Method:
+    "The base of every influence method: checks the frames, resolves the explained labels, makes the units, times the run and returns an `Influence`."
+    name = '' # the display name of the results
+    cli:str|None = None # the name the CLI knows it by; set on a subclass to register it
+    train_spans = test_spans = False # units are (example, span) pairs on that side
+    symmetric = False # train and test features are the same: a unit equal to the test unit scores >= 0 (conformance)
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        c = cls.__dict__.get('cli')
+        if c is not None:
+            if c in _REGISTRY and _REGISTRY[c].__qualname__ != cls.__qualname__:
+                raise ValueError(f"cli: {c!r} is already the name of {_REGISTRY[c].__name__}")
+            _REGISTRY[c] = cls
+
+    def __init__(self, model, tokenizer, *,
+                 label='pred', # explained class: the prediction ('pred'), the gold label ('gold') or a class id
+                 test_k:int=1, # span methods: test spans picked per test row that has none (top-k by importance)
+                 span_kind:str='clause', # span methods: candidate kind of those spans ('sentence', 'clause', 'window')
+                 settings:Settings|None=None, # batch size, max length, device, dtype, progress (or give them one by one)
+                 batch_size:int|None=None, max_length:int|None=None, progress:bool|None=None, device:str|None=None, dtype:str|None=None):
+        self.settings = Settings.of(settings, batch_size=batch_size, max_length=max_length, progress=progress, device=device, dtype=dtype)
+        if self.settings.device is not None: model.to(self.settings.device)
+        self.model, self.tokenizer, self.label = model, check_tokenizer(model, tokenizer), check_label(model, label)
+        if isinstance(test_k, bool) or not isinstance(test_k, (int, np.integer)) or test_k < 1:
+            raise ValueError(f"test_k: expected a positive integer, got {test_k!r}")
+        if span_kind not in ('sentence', 'clause', 'window'): raise ValueError(f"span_kind: expected 'sentence', 'clause' or 'window', got {span_kind!r}")
+        self.test_k, self.span_kind, self._info = int(test_k), span_kind, {}
+
+    @property
+    def batch_size(self) -> int: return self.settings.batch_size
+    @property
+    def max_length(self) -> int: return self.settings.max_length
+    @property
+    def progress(self) -> bool: return self.settings.progress
+    @property
+    def title(self) -> str: return self.name
+
+# %% ../nbs/05_engine.ipynb #methex02
+@patch
+def check_frames(self:Method, train_df, test_df) -> tuple:
+    "The canonical training frame (labels needed) and test frame (labels needed only to explain the gold label)."
+    return checked_frame(train_df, 'train_df', self.model), checked_frame(test_df, 'test_df', self.model, need_label=(self.label == 'gold'))
+
+@patch
+def pick_test_spans(self:Method, test_df:pd.DataFrame, y:torch.Tensor) -> pd.DataFrame:
+    "Test rows without spans get their top-`test_k` candidate spans by importance for their explained class `y`."
+    return auto_spans(self.model, self.tokenizer, test_df, k=self.test_k, kind=self.span_kind, label=y, max_length=self.max_length)
+
+@patch
+def units(self:Method, train_df:pd.DataFrame, test_df:pd.DataFrame, y:torch.Tensor|None=None) -> tuple:
+    "The training and test units this method scores (`explode_spans`); `y`: the explained class of every test row."
+    test_df = test_df.reset_index(drop=True)
+    if self.test_spans:
+        if y is None: y = explained_labels(self.model, self.tokenizer, test_df, self.label, self.max_length)
+        test_df = self.pick_test_spans(test_df, y)
+    return explode_spans(train_df, whole=not self.train_spans), explode_spans(test_df, whole=not self.test_spans)
+
+@patch
+def compute(self:Method, train_df:pd.DataFrame, train:pd.DataFrame, test:pd.DataFrame, y:torch.Tensor) -> tuple:
+    "The `[n_test, n_train]` scores and a dict of diagnostics (each method defines it)."
+    raise NotImplementedError(f"{type(self).__name__}.compute")
+
+@patch
+def score(self:Method, train_df:pd.DataFrame, test_df:pd.DataFrame) -> Influence:
+    "Score every training unit (columns) for every test unit (rows); positive = proponent."
+    t0, self._info = time.time(), {}
+    train_df, test_df = self.check_frames(train_df, test_df)
+    test_df = test_df.reset_index(drop=True)
+    y_rows = explained_labels(self.model, self.tokenizer, test_df, self.label, self.max_length)
+    train, test = self.units(train_df, test_df, y_rows)
+    if len(train) == 0: raise ValueError("train_df: no training units to score")
+    y = y_rows[torch.tensor(test['row'].to_numpy(), dtype=torch.long)]
+    test = test.assign(explained_label=y.numpy())
+    S, info = self.compute(train_df, train, test, y)
+    return Influence(S, train, test, self.title, dict(seconds=time.time() - t0, label=self.label, **self._info, **info))
+
+@patch
+def self_influence(self:Method, train_df:pd.DataFrame) -> torch.Tensor:
+    "Self-influence of every training unit (gold labels on both sides): the diagonal of `score(train, train)`."
+    raise NotImplementedError(f"{type(self).__name__}: no self-influence (its train and test units differ)")
+
+def registry() -> dict:
+    "`{cli name: Method subclass}` of every registered method (the modules of the package are imported first)."
+    import spanfluence
+    for m in pkgutil.iter_modules(spanfluence.__path__):
+        if not m.name.startswith('_') and m.name != 'cli': importlib.import_module(f'spanfluence.{m.name}')
+    return dict(sorted(_REGISTRY.items()))
+
+# %% ../nbs/05_engine.ipynb #methex03
+class GradientMethod(Method):
+    "A method that is one bilinear form on the engine: it declares its features, its metric and its model states."
+    train_feature, test_feature = Grad(), Grad()
+    symmetric = True
+    def __init__(self, model, tokenizer,
+                 params:str|list='last:2', # the explained selection (`select_params` spec)
+                 **kw): # `Method`'s: label, test_k, span_kind, settings, batch_size, ...
+        super().__init__(model, tokenizer, **kw)
+        self.spec, self.params = params, select_params(model, params)
+
+    def states(self, train_df:pd.DataFrame) -> list:
+        "The model states of the sum (default: the model as it is, weight 1)."
+        return [State()]
+    def metric(self, train_df:pd.DataFrame) -> Metric:
+        "The metric `M` (default: the identity)."
+        return Identity()
+
+    def compute(self, train_df, train, test, y):
+        res = score_units(self.model, self.tokenizer, train, test, self.params, self.states(train_df), train_feature=self.train_feature,
+                          test_feature=self.test_feature, metric=self.metric(train_df), test_labels=y, settings=self.settings, desc=self.name)
+        return res.scores, dict(params=self.spec, **{k: v for k, v in res.info.items() if k != 'seconds'})
+
+    def self_influence(self, train_df:pd.DataFrame) -> torch.Tensor:
+        "Self-influence of every training unit (gold labels on both sides): the diagonal of `score(train, train)`, without the matrix."
+        train_df = checked_frame(train_df, 'train_df', self.model)
+        train = explode_spans(train_df, whole=not self.train_spans)
+        return self_scores(self.model, self.tokenizer, train, self.params, self.states(train_df), train_feature=self.train_feature,
+                           test_feature=self.test_feature, metric=self.metric(train_df), settings=self.settings)
 
 # %% ../nbs/05_engine.ipynb #038b4381
 def _mark(text:str, span, score:float, scale:float) -> str:

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call, grad, jvp, vmap
-from .models import encode, tokenizer_for
-from .gradients import select_params, _split_start, _bottom, _Top, _Whole, _math_sdpa, _base_prefix
+from .models import encode, tokenizer_for, eval_mode
+from .gradients import select_params, split_start, bottom_states, TopModel, WholeModel, math_sdpa, base_prefix
 
 # %% auto #0
 __all__ = ['HessianData', 'HVP', 'hvp', 'exact_hessian', 'ExactSolver', 'exact_ihvp', 'lanczos', 'Spectrum', 'spectrum',
@@ -69,17 +69,15 @@ class HessianData:
         nl = model.config.num_labels
         if y.min() < 0 or y.max() >= nl: raise ValueError(f"data: labels must be class ids in [0, {nl}), got {sorted(set(y.tolist()))[:5]}")
         self.ids, self.am, self.tt, self.y, self.n = ids, am, tt, y, len(ids)
-        self.start = _split_start(model, self.names)
+        self.start = split_start(model, self.names)
         self.dev = next(iter(self.params.values())).device
-        base = getattr(model, _base_prefix(model), None) if _base_prefix(model) else None
+        base = getattr(model, base_prefix(model), None) if base_prefix(model) else None
         self.head_only = self.start is not None and base is not None and self.start == len(base.encoder.layer)
         self.cache = None
         if self.start is not None and self.start >= 0:
             size = self.n*(1 if self.head_only else ids.shape[1])*model.config.hidden_size*4/2**20
             if size <= cache_mb:
-                was = model.training; model.eval()
-                try: hs = [self._bottom(slice(s, s + chunk), trim=False) for s in range(0, self.n, chunk)]
-                finally: model.train(was)
+                with eval_mode(model): hs = [self._bottom(slice(s, s + chunk), trim=False) for s in range(0, self.n, chunk)]
                 self.cache = (torch.cat([h for h, _ in hs]), torch.cat([m for _, m in hs]))
 
     def _bottom(self, idx, trim=True):
@@ -87,7 +85,7 @@ class HessianData:
         tt = self.tt[idx] if self.tt is not None else None
         if trim:
             L = int(am.sum(1).max()); ids, am, tt = ids[:, :L], am[:, :L], (tt[:, :L] if tt is not None else None)
-        h, m4 = _bottom(self.model, self.start, ids.to(self.dev), am.to(self.dev), None if tt is None else tt.to(self.dev))
+        h, m4 = bottom_states(self.model, self.start, ids.to(self.dev), am.to(self.dev), None if tt is None else tt.to(self.dev))
         if self.head_only: h, m4 = h[:, :1], m4[..., :1]  # the head reads the first token only
         return h, m4
 
@@ -122,7 +120,7 @@ class HVP:
         self.sizes = [hd.params[n].numel() for n in names]
         self.p = sum(self.sizes)
         self.theta = torch.cat([hd.params[n].detach().reshape(-1) for n in names])
-        top = _Top(hd.model, hd.start) if hd.start is not None else _Whole(hd.model)
+        top = TopModel(hd.model, hd.start) if hd.start is not None else WholeModel(hd.model)
         def loss(flat, a, b, c, y):
             pp = {'model.' + n: t.view(s) for n, t, s in zip(names, flat.split(self.sizes), self.shapes)}
             return F.cross_entropy(functional_call(top, pp, (a, b, c)).float(), y)
@@ -136,10 +134,7 @@ class HVP:
         args = self.hd.batch(idx)
         g = grad(self.loss)
         def one(v): return jvp(lambda w: g(w, *args), (self.theta,), (v,))[1]
-        model = self.hd.model; was = model.training; model.eval()
-        try:
-            with torch.no_grad(), _math_sdpa(): return vmap(one, chunk_size=self.vector_chunk)(V.to(self.theta))
-        finally: model.train(was)
+        with eval_mode(self.hd.model), torch.no_grad(), math_sdpa(): return vmap(one, chunk_size=self.vector_chunk)(V.to(self.theta))
 
     def full(self, V:torch.Tensor, batch_size:int=64) -> torch.Tensor:
         "`V H` with `H` the Hessian of the mean loss over the whole training set."

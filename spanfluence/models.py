@@ -4,9 +4,7 @@
 
 # %% ../nbs/01_models.ipynb #2c51a0c3
 from __future__ import annotations
-import os, math, weakref, functools
-from dataclasses import dataclass
-import numpy as np
+import os, math, weakref, functools, contextlib
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -14,7 +12,7 @@ from transformers import AutoTokenizer, AutoModelForSequenceClassification, Bert
 
 # %% auto #0
 __all__ = ['minilm_path', 'check_tokenizer', 'tokenizer_for', 'load_encoder', 'real_tokenizer', 'tiny_bert', 'encode',
-           'model_inputs', 'predict', 'accuracy', 'example_losses']
+           'model_inputs', 'eval_mode', 'predict', 'accuracy', 'example_losses']
 
 # %% ../nbs/01_models.ipynb #72da9485
 def minilm_path() -> str:
@@ -138,19 +136,28 @@ def model_inputs(enc) -> dict:
     "The tensors of a `BatchEncoding` that the model's forward takes (drops offsets)."
     return {k: v for k, v in enc.items() if k in ('input_ids', 'attention_mask', 'token_type_ids')}
 
+# %% ../nbs/01_models.ipynb #evm00001
+@contextlib.contextmanager
+def eval_mode(model):
+    "Run the block with `model` in eval mode (dropout off); its train/eval mode is restored afterwards."
+    was = model.training
+    model.eval()
+    try: yield model
+    finally: model.train(was)
+
 # %% ../nbs/01_models.ipynb #82a55532
 @torch.no_grad()
 def predict(model, tokenizer, df:pd.DataFrame, batch_size:int=64, max_length:int=128,
             label_names:list|None=None, # names for the classes; default `df.attrs['label_names']` if present
            ) -> pd.DataFrame:
     "Class probabilities and the predicted label for every row of `df`, as a DataFrame."
-    model.eval()
     dev = next(model.parameters()).device
     probs = []
-    for s in range(0, len(df), batch_size):
-        enc = encode(tokenizer, df.iloc[s:s+batch_size], max_length=max_length, return_offsets=False)
-        logits = model(**{k: v.to(dev) for k, v in model_inputs(enc).items()}).logits
-        probs.append(logits.float().softmax(-1).cpu())
+    with eval_mode(model):
+        for s in range(0, len(df), batch_size):
+            enc = encode(tokenizer, df.iloc[s:s+batch_size], max_length=max_length, return_offsets=False)
+            logits = model(**{k: v.to(dev) for k, v in model_inputs(enc).items()}).logits
+            probs.append(logits.float().softmax(-1).cpu())
     p = torch.cat(probs) if probs else torch.zeros(0, model.config.num_labels)
     names = label_names or df.attrs.get('label_names') or list(range(p.shape[1]))
     out = pd.DataFrame(p.numpy(), columns=[f'p_{n}' for n in names], index=df.index)

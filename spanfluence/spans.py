@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from .models import encode, model_inputs
 
 # %% auto #0
-__all__ = ['char_to_token_span', 'mask_id', 'mask_span', 'mask_spans', 'token_spans', 'candidate_spans', 'span_importance',
-           'rank_spans', 'aspect_support_span', 'highlight_html', 'auto_spans']
+__all__ = ['NoTokens', 'char_to_token_span', 'mask_id', 'mask_span', 'mask_spans', 'token_spans', 'candidate_spans',
+           'span_importance', 'rank_spans', 'aspect_support_span', 'highlight_html', 'auto_spans']
 
 # %% ../nbs/02_spans.ipynb #1be3f350
 def _row_encoding(encoding, batch_index:int|None=None):
@@ -32,6 +32,9 @@ def _row_encoding(encoding, batch_index:int|None=None):
     return encs[batch_index]
 
 # %% ../nbs/02_spans.ipynb #17b6fc01
+class NoTokens(ValueError):
+    "A character span that covers no token (only whitespace): the engine treats it as the empty span."
+
 def char_to_token_span(encoding, # a `BatchEncoding` of a fast tokenizer (one row, or pick one with `batch_index`)
                        char_start:int, # first character of the span
                        char_end:int, # one past the last character (end-exclusive)
@@ -62,7 +65,7 @@ def char_to_token_span(encoding, # a `BatchEncoding` of a fast tokenizer (one ro
     if any(overlap(o) for o in e.overflowing):
         raise ValueError(f"char_start, char_end: the span ({char_start}, {char_end}) lies entirely in text that "
                          "truncation removed (raise max_length or shorten the text)")
-    raise ValueError(f"char_start, char_end: the span ({char_start}, {char_end}) covers no token (only whitespace?)")
+    raise NoTokens(f"char_start, char_end: the span ({char_start}, {char_end}) covers no token (only whitespace?)")
 
 # %% ../nbs/02_spans.ipynb #b99e74ea
 def mask_id(tokenizer) -> int:
@@ -281,18 +284,22 @@ def highlight_html(text:str, # the raw text
 def auto_spans(model, tokenizer, df:pd.DataFrame, # a canonical frame (`spanfluence.data`)
                k:int=1, # spans kept per row (the top-k by importance)
                kind:str='clause', # candidate kind (`candidate_spans`)
-               label:str='pred', # explain the predicted ('pred') or the gold ('gold') label
+               label='pred', # the class whose loss ranks the spans: 'pred', 'gold', or one class id per row (a sequence)
                max_length:int=128) -> pd.DataFrame:
     "A copy of `df` whose rows without spans get their top-`k` candidate spans by importance."
     if k < 1: raise ValueError(f"k: expected at least 1 span per row, got {k}")
-    if label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred' or 'gold', got {label!r}")
+    if isinstance(label, str):
+        if label not in ('pred', 'gold'): raise ValueError(f"label: expected 'pred', 'gold' or one class id per row, got {label!r}")
+        ys = [None]*len(df) if label == 'pred' else [int(v) for v in df['label']]
+    else:
+        ys = [int(v) for v in label]
+        if len(ys) != len(df): raise ValueError(f"label: expected {len(df)} class ids (one per row), got {len(ys)}")
     out = df.copy()
     new = []
-    for _, r in out.iterrows():
+    for (_, r), y in zip(out.iterrows(), ys):
         have = r.get('spans', None)
         if isinstance(have, (list, tuple)) and len(have): new.append(list(have)); continue
         tp = r.get('text_pair', None); tp = tp if isinstance(tp, str) else None
-        y = int(r['label']) if label == 'gold' else None
         rk = rank_spans(model, tokenizer, r['text'], None, y, tp, k=k, kind=kind, max_length=max_length)
         new.append([tuple(s) for s in rk['span']])
     out['spans'] = new

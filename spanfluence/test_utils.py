@@ -7,9 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from .models import eval_mode, tiny_bert
 
 # %% auto #0
-__all__ = ['tiny_frame', 'masked_ids', 'loss_grad', 'brute_feature', 'brute_scores']
+__all__ = ['tiny_frame', 'masked_ids', 'loss_grad', 'loop_grads', 'rel_err', 'sharp_bert', 'brute_feature', 'brute_scores']
 
 # %% ../nbs/97_test_utils.ipynb #b7a641e9
 def tiny_frame(n:int=6, spans:bool=False) -> pd.DataFrame:
@@ -54,6 +55,34 @@ def loss_grad(model, tokenizer, params:dict, text:str, label:int, text_pair=None
     model.zero_grad(set_to_none=True)
     return g.detach().clone()
 
+# %% ../nbs/97_test_utils.ipynb #lgrad001
+def loop_grads(model, tokenizer, texts:list, labels:list, params:dict, text_pairs:list|None=None) -> torch.Tensor:
+    "Reference per-example gradients: one unpadded forward and `loss.backward()` per example."
+    rows = []
+    with eval_mode(model):
+        for i, (t, y) in enumerate(zip(texts, labels)):
+            model.zero_grad(set_to_none=True)
+            enc = tokenizer(t, text_pairs[i] if text_pairs else None, return_tensors='pt')
+            logits = model(**{k: v.to(next(model.parameters()).device) for k, v in enc.items()}).logits
+            F.cross_entropy(logits.float(), torch.tensor([int(y)], device=logits.device)).backward()
+            rows.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params.values()]))
+        model.zero_grad(set_to_none=True)
+    return torch.stack(rows)
+
+def rel_err(a:torch.Tensor, b:torch.Tensor) -> torch.Tensor:
+    "Row-wise relative error `‖a−b‖/‖b‖`."
+    return (a - b).norm(dim=-1) / b.norm(dim=-1).clamp_min(1e-30)
+
+# %% ../nbs/97_test_utils.ipynb #sharp001
+def sharp_bert(seed:int=1, std:float=0.3, **kw): # `tiny_bert`'s size arguments
+    "A tiny random BERT whose 2-D weights are re-drawn with std `std`: masking a span moves its gradients by order one."
+    m, t = tiny_bert(seed=seed, **kw)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2: p.copy_(torch.randn(p.shape, generator=g) * std)
+    return m, t
+
 # %% ../nbs/97_test_utils.ipynb #e5cd83c1
 def brute_feature(model, tokenizer, params, row, label, kind='grad', fill:int|None=None) -> torch.Tensor:
     "A unit's feature by hand: `g(z)`, `g(z) − g(z_{-span})` ('span') or `g(z_{-span}) − g(z)` ('neg_span')."
@@ -69,19 +98,13 @@ def brute_scores(model, tokenizer, params:dict, train:pd.DataFrame, test:pd.Data
                  states:list|None=None, # engine `State`s (weight, load); default: the model as it is
                  train_kind='grad', test_kind='grad', fill:int|None=None) -> torch.Tensor:
     "`sum_c w_c a_c(test)^T b_c(train)` by a double loop over single-example `loss.backward()` gradients."
-    from spanfluence.engine import State
-    states = states or [State()]
-    snap = {n: p.detach().clone() for n, p in model.named_parameters()}
+    from spanfluence.engine import ModelStates
     ty = list(test['label']) if test_labels is None else [int(v) for v in test_labels]
     S = torch.zeros(len(test), len(train), dtype=torch.float64)
-    try:
-        for st in states:
-            if st.load is not None: st.load(model)
+    with ModelStates(model, states) as ms:
+        for st in ms:
             for i, (_, t) in enumerate(test.iterrows()):
                 a = brute_feature(model, tokenizer, params, t, ty[i], test_kind, fill).double()
                 for j, (_, r) in enumerate(train.iterrows()):
                     S[i, j] += st.weight * (a @ brute_feature(model, tokenizer, params, r, r['label'], train_kind, fill).double())
-    finally:
-        with torch.no_grad():
-            for n, p in model.named_parameters(): p.copy_(snap[n])
     return S.float()

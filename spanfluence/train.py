@@ -4,10 +4,9 @@
 
 # %% ../nbs/04_train.ipynb #8c95acbc
 from __future__ import annotations
-import os, json, time, hashlib, fcntl, tempfile, contextlib, warnings, shutil, uuid
-from dataclasses import dataclass, field, asdict
+import os, json, hashlib, fcntl, tempfile, contextlib, warnings, shutil, uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -16,11 +15,12 @@ from safetensors import safe_open
 from tqdm.auto import tqdm
 from .models import encode, model_inputs, accuracy, load_encoder
 from .gradients import select_params
+from transformers import TrainerCallback
 
 # %% auto #0
 __all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'file_digest', 'model_hash', 'save_params', 'load_params',
-           'RunInvalid', 'load_run', 'finetune', 'checkpoint_weights', 'cache_dir', 'cached_run', 'sst2_model',
-           'mams_model']
+           'RunInvalid', 'load_run', 'finetune', 'checkpoint_weights', 'as_checkpoints', 'checkpoint_states',
+           'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -287,6 +287,70 @@ def checkpoint_weights(run, # a `TrainRun`, or `Checkpoint`s oldest first (a ste
                               "set Checkpoint.lr_sum (the sum of the step sizes over that interval)")
     return [(c, float(n.lr_sum)) for c, n in pairs]
 
+
+# %% ../nbs/04_train.ipynb #ckstex04
+def as_checkpoints(checkpoints):
+    "A `TrainRun` (as it is, so its initial weights stay known), or a list of `Checkpoint`s."
+    if isinstance(checkpoints, TrainRun): return checkpoints
+    if isinstance(checkpoints, (str, Path)): return load_run(checkpoints)
+    cks = list(checkpoints)
+    for c in cks:
+        if not isinstance(c, Checkpoint): raise ValueError(f"checkpoints: expected a TrainRun, a run directory or Checkpoints, got {type(c).__name__}")
+    return cks
+
+def checkpoint_states(checkpoints, # a `TrainRun`, its directory, or `Checkpoint`s oldest first
+                      convention:str='interval', # TracIn's weights: see `spanfluence.train.checkpoint_weights`
+                     ) -> list:
+    "Engine `State`s for saved checkpoints: each loads its safetensors file and weighs by the summed rate of its interval."
+    run = as_checkpoints(checkpoints)
+    pairs = checkpoint_weights(run, convention)
+    for c, _ in pairs:
+        if not Path(c.path).exists(): raise FileNotFoundError(f"checkpoints: missing checkpoint file {c.path!r} (step {c.step})")
+    from spanfluence.engine import State
+    return [State(weight=w, load=(lambda m, c=c: load_params(m, c)), name=f'step {c.step}') for c, w in pairs]
+
+
+# %% ../nbs/04_train.ipynb #5db4b2ee
+class TracInCallback(TrainerCallback):
+    "A `transformers.TrainerCallback` that saves TracIn checkpoints with their summed learning rates, readable by `load_run`."
+    def __init__(self, out_dir, # where checkpoints and manifest.json go
+                 params:str|list|None=None, # saved selection (`select_params` spec, biases included); None: every trainable parameter
+                 every:int|None=None, # save every `every` optimizer steps; None: at the end of every epoch
+                ):
+        if every is not None and every < 1: raise ValueError(f"every: expected a positive number of steps or None, got {every}")
+        self.out_dir, self.spec, self.every = Path(out_dir), params, every
+        self.checkpoints, self.names, self._lr, self._sum, self.initial = [], None, None, 0.0, None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.names = ([n for n, p in model.named_parameters() if p.requires_grad] if self.spec is None
+                      else list(select_params(model, self.spec, include_bias=True)))
+        self.checkpoints, self._sum = [], 0.0
+        self.run_dir = self.out_dir/f'run-{uuid.uuid4().hex[:12]}'
+        self.initial = _saved(model, self.names, self.run_dir/'ckpt-00000.safetensors', 0, 0.0, 0.0, 0.0, 0)
+        self.recipe = dict(trainer=True, params=self.spec, every=self.every, learning_rate=args.learning_rate,
+                           lr_scheduler_type=str(getattr(args.lr_scheduler_type, 'value', args.lr_scheduler_type)),
+                           num_train_epochs=args.num_train_epochs, per_device_train_batch_size=args.per_device_train_batch_size,
+                           gradient_accumulation_steps=args.gradient_accumulation_steps, seed=args.seed)
+
+    def on_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+        self._lr = float(optimizer.param_groups[0]['lr'])   # the rate of the step just taken
+        self._sum += self._lr
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every is not None and state.global_step % self.every == 0: self._save(model, state)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if self.every is None: self._save(model, state)
+
+    def _save(self, model, state):
+        if self.checkpoints and self.checkpoints[-1].step == state.global_step: return
+        path = self.run_dir/f'ckpt-{state.global_step:05d}.safetensors'
+        first = self.checkpoints[-1].step + 1 if self.checkpoints else 1
+        self.checkpoints.append(_saved(model, self.names, path, int(state.global_step), round(float(state.epoch or 0), 4), self._lr, self._sum, first))
+        self._sum = 0.0
+        hist = json.loads(json.dumps(state.log_history, default=str))
+        _write_manifest(self.out_dir, _manifest(self.recipe, self.names, hist, self.checkpoints, self.initial, self.out_dir))
+        _clean(self.out_dir, TrainRun(str(self.out_dir), self.checkpoints, self.names, self.recipe, initial=self.initial))
 
 # %% ../nbs/04_train.ipynb #d2c601dc
 def cache_dir() -> Path:

@@ -59,7 +59,7 @@ def test_explain_saliency_if(tmp_path):
     assert 'the saliency of the word' in p.stdout
     df = pd.read_csv(out)
     from spanfluence.cli import load_task
-    from spanfluence.influence import SaliencyIF
+    from spanfluence.saliency import SaliencyIF
     tr, te, model, tok, r = load_task('sst2', n_train=60)
     res = SaliencyIF(model, tok, progress=False).score(tr, te.iloc[[3]])
     ref = res.top(2)
@@ -145,7 +145,7 @@ def test_bad_test_file(no_model, capsys, text, msg):
 def test_other_arguments_checked_first(no_model, capsys, args, msg):
     assert msg in cli_error(capsys, *args)
 
-@pytest.mark.parametrize('method,arg', [('nn', ['--params', 'classifier']), ('nn', ['--label', 'gold']), ('tracin-we', ['--params', 'all'])])
+@pytest.mark.parametrize('method,arg', [('nn', ['--params', 'classifier']), ('tracin-we', ['--params', 'all']), ('tr-tfidf', ['--params', 'last:1'])])
 def test_unused_argument_refused(no_model, capsys, method, arg):
     err = cli_error(capsys, '--method', method, *arg)
     assert f"{arg[0]}: method {method!r}" in err and 'does not use it' in err, err
@@ -153,5 +153,6 @@ def test_unused_argument_refused(no_model, capsys, method, arg):
 def test_method_keywords():
     parse = lambda *a: check_args(build_parser().parse_args(['explain', *a]))
     assert parse('--method', 'nn', '--quiet')[1] == {'progress': False}  # --quiet still reaches every method
+    assert parse('--method', 'nn', '--label', '1')[1] == {'progress': True, 'label': 1}  # every method explains a class id
     assert parse('--method', 'tracin', '--label', 'gold', '--params', 'last:1')[1] == {'progress': True, 'label': 'gold', 'params': 'last:1'}
     assert parse('--method', 'tracin++', '--label', 'gold', '--quiet')[1] == {'progress': False, 'label': 'gold'}  # via **kwargs
