@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_engine.ipynb #78f7e78a
 from __future__ import annotations
-import time, html, pkgutil, importlib
+import time, html, math, pkgutil, importlib
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
@@ -235,7 +235,7 @@ def token_ranges(tokenizer, enc, units:pd.DataFrame, index:list|None=None) -> li
     out = []
     for b, (_, u) in enumerate(units.iterrows()):
         s = u.get('span', None)
-        if s is None: out.append(None); continue
+        if s is None or (isinstance(s, float) and math.isnan(s)): out.append(None); continue   # `iterrows` may turn None into NaN
         if int(s[1]) <= int(s[0]): out.append(EMPTY); continue
         bi = b if index is None else index[b]
         try: out.append(char_to_token_span(enc, int(s[0]), int(s[1]), batch_index=bi, text=str(u['text'])))
@@ -571,8 +571,11 @@ class Method:
         super().__init_subclass__(**kw)
         c = cls.__dict__.get('cli')
         if c is not None:
-            if c in _REGISTRY and _REGISTRY[c].__qualname__ != cls.__qualname__:
-                raise ValueError(f"cli: {c!r} is already the name of {_REGISTRY[c].__name__}")
+            old = _REGISTRY.get(c)
+            if old is not None and old.__qualname__ != cls.__qualname__:
+                raise ValueError(f"cli: {c!r} is already the name of {old.__name__}")
+            lib = lambda k: k.__module__.startswith('spanfluence.')
+            if old is not None and lib(old) and not lib(cls): return   # a notebook re-running the library's own cell
             _REGISTRY[c] = cls
 
     def __init__(self, model, tokenizer, *,

@@ -18,9 +18,9 @@ from .gradients import select_params
 from transformers import TrainerCallback
 
 # %% auto #0
-__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'file_digest', 'model_hash', 'save_params', 'load_params',
-           'RunInvalid', 'load_run', 'finetune', 'checkpoint_weights', 'as_checkpoints', 'checkpoint_states',
-           'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
+__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'atomic_write', 'file_digest', 'model_hash', 'save_params',
+           'load_params', 'RunInvalid', 'load_run', 'data_hash', 'finetune', 'checkpoint_weights', 'as_checkpoints',
+           'checkpoint_states', 'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -50,7 +50,7 @@ class TrainRun:
 
 
 # %% ../nbs/04_train.ipynb #8fe37ce3
-def _atomic_write(path:Path, write):
+def atomic_write(path:Path, write):
     "Write through `write(tmp_path)` to a temporary file beside `path`, flush it to disk, then rename it into place."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix='.' + path.name + '.', suffix='.tmp'); os.close(fd)
@@ -83,7 +83,7 @@ def save_params(model, names:list, path) -> str:
     "Save the named parameters of `model` to a safetensors file, atomically."
     named = dict(model.named_parameters())
     tensors = {n: named[n].detach().cpu().contiguous() for n in names}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp))
     return str(path)
 
 def load_params(model, path, # a safetensors file, or a `Checkpoint` (then its recorded tensors and digest are checked)
@@ -129,7 +129,7 @@ def _manifest(recipe:dict, names:list, history:list, checkpoints:list, initial:C
                 initial=None if initial is None else ck(initial))
 
 def _write_manifest(out_dir, man:dict):
-    _atomic_write(Path(out_dir)/'manifest.json', lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
+    atomic_write(Path(out_dir)/'manifest.json', lambda tmp: Path(tmp).write_text(json.dumps(man, indent=1)))
 
 def _read_manifest(out_dir) -> TrainRun:
     mf = Path(out_dir)/'manifest.json'
@@ -182,7 +182,7 @@ def _locked(path:Path):
 
 
 # %% ../nbs/04_train.ipynb #f1f63d1f
-def _data_hash(df:pd.DataFrame) -> str:
+def data_hash(df:pd.DataFrame) -> str:
     cols = [c for c in ('text', 'text_pair', 'label') if c in df]
     return hashlib.sha256(pd.util.hash_pandas_object(df[cols].astype(str), index=False).values.tobytes()).hexdigest()[:16]
 
@@ -208,7 +208,7 @@ def finetune(model, tokenizer, train_df:pd.DataFrame,
     names = list(sel)
     recipe = dict(params=params if isinstance(params, str) else list(params), epochs=epochs, lr=lr, batch_size=batch_size,
                   optimizer=optimizer, weight_decay=weight_decay, warmup=warmup, checkpoints_per_epoch=checkpoints_per_epoch,
-                  seed=seed, max_length=max_length, include_bias=include_bias, data=_data_hash(train_df), n=len(train_df),
+                  seed=seed, max_length=max_length, include_bias=include_bias, data=data_hash(train_df), n=len(train_df),
                   model=model_hash(model), model_type=model.config.model_type, num_labels=model.config.num_labels)
     with _locked(out/'.lock'):
         old = None
@@ -360,7 +360,7 @@ def cache_dir() -> Path:
 def cached_run(name:str, model, tokenizer, train_df:pd.DataFrame, **kwargs) -> TrainRun:
     "`finetune` into `cache_dir()/runs/name-<recipe hash>`: trained once, then loaded."
     recipe = {k: v for k, v in kwargs.items() if k != 'progress'}
-    key = hashlib.sha256(json.dumps(dict(recipe, data=_data_hash(train_df), model=model_hash(model)), sort_keys=True,
+    key = hashlib.sha256(json.dumps(dict(recipe, data=data_hash(train_df), model=model_hash(model)), sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]
     return finetune(model, tokenizer, train_df, out_dir=str(cache_dir()/'runs'/f'{name}-{key}'), **kwargs)
 
