@@ -269,7 +269,7 @@ def ral(scores, retrainer, train_df, test_df, pcts=(0.1, 0.2), seeds=(0,), cache
     out = retrain_outputs(retrainer, train_df, test_df, [np.arange(n)] + [_keep(n, order[:kk]) for kk in ks], seeds, cache, progress)
     acc = out.groupby(['fit', 'seed'])['correct'].mean().unstack()
     drop = acc.loc[0].to_numpy() - acc.loc[1:].to_numpy()
-    res = pd.DataFrame(dict(pct=pcts, k=ks, acc_full=acc.loc[0].mean(), acc=acc.loc[1:].mean(1).to_numpy(), ral=drop.mean(1),
+    res = pd.DataFrame(dict(pct=pcts, k=ks, acc_full=acc.loc[0].mean(), acc=acc.loc[1:].mean(axis=1).to_numpy(), ral=drop.mean(axis=1),
                             std=drop.std(1, ddof=1) if drop.shape[1] > 1 else np.nan, n_seeds=drop.shape[1]))
     res.attrs.update(out.attrs); return res
 
