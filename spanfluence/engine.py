@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_engine.ipynb #78f7e78a
 from __future__ import annotations
-import time, html, math, pkgutil, importlib
+import os, time, html, math, pkgutil, importlib
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .models import encode, check_tokenizer, eval_mode
 from .data import validate
-from .gradients import select_params, iter_grads
+from .gradients import select_params, iter_grads, split_start, param_owners, grad_factors, ghost_dot
 from .spans import char_to_token_span, mask_spans, highlight_html, auto_spans, NoTokens
+from .store import Projection, FeatureStore, PROJECTIONS, state_hash, tokenizer_hash, units_hash
 
 # %% auto #0
 __all__ = ['EMPTY', 'Influence', 'explode_spans', 'checked_frame', 'checked_frames', 'Settings', 'check_label',
@@ -171,6 +172,12 @@ class Settings:
     progress:bool = True # progress bars for the long loops
     device:str|None = None # move the model here when a method is built; None: leave it where it is
     dtype:str = 'float32' # dtype of the feature products: 'float32', or 'float64' for exact references
+    ghost:bool = True # gradient features and an identity/cosine metric: products from layer factors (`ghost_dot`), no `[n, p]` block
+    store:str|None = None # a directory: training features of every model state are read from / written to it (`spanfluence.store`)
+    project:int|None = None # JL dimension k of a seeded random projection of the features; None: exact features
+    project_kind:str = 'rademacher' # 'rademacher', 'gaussian' or 'sparse' (`spanfluence.store.Projection`)
+    seed:int = 0 # seeds the projection
+    distributed:bool|None = None # share training chunks over torch.distributed ranks; None: whenever it is initialised
 
     def __post_init__(self):
         for a in ('batch_size', 'max_length'):
@@ -178,10 +185,19 @@ class Settings:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{a}: expected a positive integer, got {v!r}")
         if not isinstance(self.progress, bool): raise ValueError(f"progress: expected True or False, got {self.progress!r}")
+        if not isinstance(self.ghost, bool): raise ValueError(f"ghost: expected True or False, got {self.ghost!r}")
         if self.dtype not in _DTYPES: raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         if self.device is not None:
             try: torch.device(self.device)
             except (RuntimeError, TypeError): raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda', got {self.device!r}") from None
+        if self.store is not None:
+            if not isinstance(self.store, (str, os.PathLike)) or not str(self.store): raise ValueError(f"store: expected a directory path, got {self.store!r}")
+            self.store = os.fspath(self.store)
+        if self.project is not None and (isinstance(self.project, bool) or not isinstance(self.project, (int, np.integer)) or self.project < 1):
+            raise ValueError(f"project: expected a positive integer k (or None for exact features), got {self.project!r}")
+        if self.project_kind not in PROJECTIONS: raise ValueError(f"project_kind: expected one of {PROJECTIONS}, got {self.project_kind!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)): raise ValueError(f"seed: expected an integer, got {self.seed!r}")
+        if self.distributed not in (None, True, False): raise ValueError(f"distributed: expected None, True or False, got {self.distributed!r}")
 
     @property
     def torch_dtype(self) -> torch.dtype: return _DTYPES[self.dtype]
@@ -288,10 +304,10 @@ def _originals(g, need, ex_of, n, p):
     return O
 
 def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, spans:bool, whole:bool, labels:torch.Tensor,
-                settings:Settings, tally:Tally, fill:int|None=None):
+                settings:Settings, tally:Tally, fill:int|None=None, plan:list|None=None):
     "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
     p, dev = sum(t.numel() for t in params.values()), next(iter(params.values())).device
-    for pos in _chunks(units, labels, settings.batch_size):
+    for pos in (plan if plan is not None else _chunks(units, labels, settings.batch_size)):   # `plan`: given chunks (a store's)
         chunk, y = units.iloc[pos], labels[torch.as_tensor(pos)]
         rows = chunk['row'].to_numpy() if 'row' in chunk else pos
         keys = list(zip(rows.tolist(), y.tolist()))
@@ -437,6 +453,12 @@ class Metric:
     def train(self, B:torch.Tensor) -> torch.Tensor: return B
     def __repr__(self): return f'{type(self).__name__}()'
 
+def _train_key(metric:Metric) -> str|None:
+    "The training map's name in a store key: 'identity' if the metric leaves training features alone, else the `train_key` of the class that defines `train` (None: not storable)."
+    for c in type(metric).__mro__:
+        if 'train' in c.__dict__: return 'identity' if c is Metric else c.__dict__.get('train_key')
+    return None
+
 class Identity(Metric):
     "`M = I`: plain gradient products (TracIn, GradDot)."
 
@@ -446,6 +468,7 @@ class RowNormalise(Metric):
     "Both sides scaled to unit length: cosine similarity of the features (GradCos)."
     def test(self, A): return _unit_rows(A)
     def train(self, B): return _unit_rows(B)
+    train_key = 'row_normalise' # names the training map in a feature store's key
 
 class InverseHessian(Metric):
     "`M = (H + λI)^{-1}`, applied once to the test block by a solver (`spanfluence.lissa`/`ekfac`) with `solve(A, info)`."
@@ -507,37 +530,132 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
                 train_labels:torch.Tensor|None=None, test_labels:torch.Tensor|None=None, # default: the `label` columns
                 settings:Settings|None=None, desc:str='scoring',
                 fill:int|None=None, # token id that masks spans (default: the mask token)
-                **kw) -> Influence: # `Settings` fields (batch_size, max_length, progress, dtype)
-    "The `[n_test, n_train]` scores `sum_c w_c a_c(test)^T M b_c(train)`, training features streamed in chunks; work counted in `info`."
+                **kw) -> Influence: # `Settings` fields (batch_size, max_length, progress, dtype, store, project, ...)
+    "The `[n_test, n_train]` scores `sum_c w_c a_c(test)^T M b_c(train)`, training features streamed in chunks (stored, projected, shared over ranks as `Settings` say); work counted in `info`."
     if len(train) == 0: raise ValueError("train: no training units to score")
     if len(test) == 0: raise ValueError("test: no test units to explain")
     t0, s = time.time(), Settings.of(settings, **kw)
     f, g, metric = as_feature(test_feature, 'test_feature'), as_feature(train_feature, 'train_feature'), metric or Identity()
     ps = params if isinstance(params, dict) else select_params(model, params)
     yte, ytr = _labels(test, test_labels), _labels(train, train_labels)
-    same = not f.custom and _same_units(train, test, train_labels, test_labels)
-    S, tally = torch.zeros(len(test), len(train), dtype=torch.float64), Tally()
+    P, (rank, world) = Projection(s.project, s.project_kind, s.seed) if s.project is not None else None, _rank_world(s)
+    if s.store is not None and _train_key(metric) is None:
+        raise ValueError(f"store: the training map of {metric!r} needs more than each training feature (e.g. RIF's solve), so it cannot be stored; score without store=")
+    same = not f.custom and P is None and s.store is None and world == 1 and _same_units(train, test, train_labels, test_labels)
+    S, tally, kept = torch.zeros(len(test), len(train), dtype=torch.float64), Tally(), dict(loaded=0, written=0, rebuilt=0)
     with ModelStates(model, states) as ms:
-        n = len(ms)*(len(_chunks(test, yte, s.batch_size)) + (0 if same else len(_chunks(train, ytr, s.batch_size))))
+        plan = _chunks(train, ytr, s.batch_size)
+        n = len(ms)*(len(_chunks(test, yte, s.batch_size)) + (0 if same else len(plan[rank::world])))
         with tqdm(total=n, desc=desc, disable=not s.progress, leave=False) as bar:
+            owners = _ghost_owners(model, ps, test, yte, f, g, metric, same, s) if P is None and s.store is None and world == 1 else None
             for st in ms:
+                if owners is not None:
+                    S += st.weight*_ghost_state(model, tokenizer, ps, train, test, ytr, yte, s, tally, owners, type(metric) is RowNormalise, st, bar); continue
                 A, B = _test_block(model, tokenizer, ps, test, yte, f, g if same else None, s, tally, fill, bar)
                 _check_block(A, 'test features', test, st)
-                A = metric.test(A).to(s.torch_dtype); _check_block(A, 'test features after the metric', test, st)
+                A = metric.test(A) if P is None else P(metric.test(A))   # the same P as the training side, after the metric
+                A = A.to(s.torch_dtype); _check_block(A, 'test features after the metric', test, st)
                 if same:
                     B = metric.train(B).to(s.torch_dtype); _check_block(B, 'training features', train, st)
                     S += st.weight*(A @ B.T).double().cpu(); continue
-                for pos, b in _raw_feats(model, tokenizer, ps, train, g, ytr, s, tally, fill):
-                    b = metric.train(b).to(s.torch_dtype); _check_block(b, 'training features', train, st, pos)
+                for pos, b in _train_feats(model, tokenizer, ps, train, g, ytr, s, tally, fill, metric, P, plan, rank, world, st, kept):
+                    b = b.to(s.torch_dtype); _check_block(b, 'training features', train, st, pos)
                     S[:, pos] += st.weight*(A @ b.T).double().cpu(); bar.update(1)
+    if world > 1: S = _all_sum(S, ps)   # each rank holds its own columns (zero elsewhere): the sum is every rank's full result
     if not torch.isfinite(S.float()).all(): raise ValueError("scores: the sum overflowed float32 (features too large); nothing is returned")
     info = dict(seconds=time.time() - t0, grads=tally.grads, chunks=tally.chunks, states=[(st.name, st.weight) for st in ms.states],
                 train_feature=g.name, test_feature=f.name, metric=repr(metric))
+    if P is not None: info['projection'] = repr(P)
+    if s.store is not None: info['store'] = dict(kept, dir=s.store)
+    if world > 1: info.update(rank=rank, world_size=world)
     info.update({('metric_' + k if k in info else k): v for k, v in metric.info.items()})   # e.g. a solver's own `seconds`
     return Influence(S.float(), train, test, desc, info)
 
 def _raw_feats(model, tokenizer, ps, units, g:Feature, y, s, tally, fill):
     for pos, O, M, rng in _raw_chunks(model, tokenizer, ps, units, g.spans, g.whole, y, s, tally, fill): yield pos, g.combine(O, M, rng)
+
+# %% ../nbs/05_engine.ipynb #storex01
+def _rank_world(s:Settings) -> tuple:
+    "`(rank, world size)` of this process: `(0, 1)` unless torch.distributed is initialised (and `s.distributed` is not False)."
+    d = torch.distributed
+    on = d.is_available() and d.is_initialized()
+    if s.distributed and not on: raise ValueError("distributed: True needs torch.distributed initialised (launch with torchrun, then init_process_group)")
+    return (d.get_rank(), d.get_world_size()) if on and s.distributed is not False else (0, 1)
+
+def _all_sum(S:torch.Tensor, ps:dict) -> torch.Tensor:
+    "`S` summed over the ranks (through the parameters' device under NCCL)."
+    d = torch.distributed
+    t = S.to(next(iter(ps.values())).device) if d.get_backend() == 'nccl' else S
+    d.all_reduce(t); return t.cpu()
+
+def _train_feats(model, tokenizer, ps, train, g:Feature, y, s:Settings, tally, fill, metric, P, plan, rank, world, st, kept):
+    "Yield `(positions, b)`, `b` the (projected) training map of this rank's chunks: from the store when valid, else computed (and stored)."
+    dev, fs = next(iter(ps.values())).device, None
+    if s.store is not None:
+        key = dict(version=1, state=state_hash(model), tokenizer=tokenizer_hash(tokenizer), max_length=s.max_length, feature=g.name,
+                   fill=fill if g.spans else None, params=[(k, list(v.shape)) for k, v in ps.items()], metric=_train_key(metric),
+                   projection=None if P is None else P.key(dev), data=units_hash(train, y))
+        fs = FeatureStore(s.store, key, plan, len(train), P.k if P is not None else sum(t.numel() for t in ps.values())); plan = fs.plan
+    todo = []
+    for i in range(rank, len(plan), world):
+        b = fs.load(i, dev) if fs is not None else None
+        if b is None: todo.append(i)
+        else: yield torch.as_tensor(plan[i]), b
+    for i, (pos, O, M, rng) in zip(todo, _raw_chunks(model, tokenizer, ps, train, g.spans, g.whole, y, s, tally, fill, [plan[i] for i in todo])):
+        b = metric.train(g.combine(O, M, rng))
+        if P is not None: b = P(b)
+        _check_block(b, 'training features', train, st, pos)   # never store a NaN
+        if fs is not None: fs.save(i, b)
+        yield pos, b
+    if fs is not None:
+        for k, v in fs.stats().items(): kept[k] += v
+
+
+# %% ../nbs/05_engine.ipynb #ghostex1
+def _ghost_owners(model, ps:dict, test, yte, f:Feature, g:Feature, metric:Metric, same:bool, s:Settings) -> dict|None:
+    "Owners of the selection's parameters when the scores can come from ghost products, else None."
+    if not s.ghost or same or s.dtype != 'float32' or type(f) is not Grad or type(g) is not Grad: return None
+    if type(metric) not in (Identity, RowNormalise) or len(_chunks(test, yte, s.batch_size)) != 1: return None
+    start = split_start(model, list(ps))
+    return param_owners(model, ps) if start is not None and start >= 0 else None
+
+def _take(fac:dict, idx) -> dict:
+    "Rows `idx` of factored per-example gradients."
+    return {n: [tuple(t[idx] for t in e) if isinstance(e, tuple) else e[idx] for e in fs] for n, fs in fac.items()}
+
+def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s:Settings, tally:Tally, owners:dict):
+    "Yield `(positions, factors)` per chunk: every unit's `g(z)` factored, one batched backward a chunk, once per example."
+    dev = next(iter(ps.values())).device
+    for pos in _chunks(units, y, s.batch_size):
+        chunk, yy = units.iloc[pos], y[torch.as_tensor(pos)]
+        rows = chunk['row'].to_numpy() if 'row' in chunk else pos
+        keys = list(zip(rows.tolist(), yy.tolist()))
+        first = {}
+        for b, k in enumerate(keys): first.setdefault(k, b)
+        at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
+        enc = encode(tokenizer, chunk.iloc[ex_b], max_length=s.max_length)
+        am, tt = enc['attention_mask'], enc.get('token_type_ids')
+        L = int(am.sum(1).max())
+        fac = grad_factors(model, ps, enc['input_ids'][:, :L].to(dev), am[:, :L].to(dev), yy[ex_b].to(dev),
+                           None if tt is None else tt[:, :L].to(dev), owners)
+        tally.grads += len(ex_b); tally.chunks += 1
+        idx = [at[k] for k in keys]
+        yield torch.as_tensor(pos), (fac if idx == list(range(len(ex_b))) else _take(fac, torch.tensor(idx, device=dev)))
+
+def _ghost_state(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally:Tally, owners:dict, cosine:bool, st:State, bar) -> torch.Tensor:
+    "One state's `[n_test, n_train]` scores from ghost products (`cosine`: divided by both gradients' norms)."
+    (tp, fa), = list(_fac_chunks(model, tokenizer, ps, test, yte, s, tally, owners)); bar.update(1)
+    sq = ghost_dot(fa, fa).diagonal()
+    _check_block(sq[:, None], 'test features', test, st, tp)
+    na = sq.clamp_min(0).sqrt().clamp_min(1e-30)
+    out = torch.zeros(len(test), len(train), dtype=torch.float64)
+    for pos, fb in _fac_chunks(model, tokenizer, ps, train, ytr, s, tally, owners):
+        D = ghost_dot(fa, fb)
+        if cosine: D = D / na[:, None] / ghost_dot(fb, fb).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
+        _check_block(D.T, 'training features', train, st, pos)
+        out[tp[:, None], pos[None]] += D.double().cpu(); bar.update(1)
+    return out
+
 
 # %% ../nbs/05_engine.ipynb #354686c6
 def self_scores(model, tokenizer, units:pd.DataFrame, params:str|list|dict='last:2', states:list|None=None,
@@ -583,8 +701,10 @@ class Method:
                  test_k:int=1, # span methods: test spans picked per test row that has none (top-k by importance)
                  span_kind:str='clause', # span methods: candidate kind of those spans ('sentence', 'clause', 'window')
                  settings:Settings|None=None, # batch size, max length, device, dtype, progress (or give them one by one)
-                 batch_size:int|None=None, max_length:int|None=None, progress:bool|None=None, device:str|None=None, dtype:str|None=None):
-        self.settings = Settings.of(settings, batch_size=batch_size, max_length=max_length, progress=progress, device=device, dtype=dtype)
+                 batch_size:int|None=None, max_length:int|None=None, progress:bool|None=None, device:str|None=None, dtype:str|None=None,
+                 store:str|None=None, project:int|None=None, project_kind:str|None=None): # feature store and JL projection (`Settings`)
+        self.settings = Settings.of(settings, batch_size=batch_size, max_length=max_length, progress=progress, device=device, dtype=dtype,
+                                    store=store, project=project, project_kind=project_kind)
         if self.settings.device is not None: model.to(self.settings.device)
         self.model, self.tokenizer, self.label = model, check_tokenizer(model, tokenizer), check_label(model, label)
         if isinstance(test_k, bool) or not isinstance(test_k, (int, np.integer)) or test_k < 1:

@@ -14,7 +14,8 @@ from .models import eval_mode
 
 # %% auto #0
 __all__ = ['base_prefix', 'layer_index', 'word_embedding_name', 'select_params', 'embed_inputs', 'TopModel', 'WholeModel',
-           'split_start', 'mask4', 'math_sdpa', 'bottom_states', 'flat_grads', 'iter_grads', 'per_example_grads']
+           'split_start', 'mask4', 'math_sdpa', 'bottom_states', 'param_owners', 'grad_factors', 'dense_grads',
+           'flat_grads', 'iter_grads', 'per_example_grads', 'ghost_dot']
 
 # %% ../nbs/03_gradients.ipynb #6ff4a003
 _LAYER_RE = re.compile(r'(?:^|\.)(?:layer|layers|block|blocks)\.(\d+)\.')
@@ -140,6 +141,88 @@ def bottom_states(model, start, input_ids, attention_mask, token_type_ids=None):
         if isinstance(h, tuple): h = h[0]
     return h, m4
 
+# %% ../nbs/03_gradients.ipynb #hookex01
+_HOOKABLE = (nn.Linear, nn.LayerNorm, nn.Embedding)
+
+def param_owners(model, params:dict) -> dict|None:
+    "`{name: [(module, attr), ...]}`: the Linear/LayerNorm/Embedding modules that hold each selected parameter (None if one is held by another kind)."
+    want = {id(p): n for n, p in params.items()}
+    own = {n: [] for n in params}
+    for mod in model.modules():
+        for attr, p in mod._parameters.items():
+            if p is not None and id(p) in want:
+                if not isinstance(mod, _HOOKABLE): return None
+                own[want[id(p)]].append((mod, attr))
+    return own if all(own.values()) else None
+
+def _ln_hat(ln, x):
+    "LayerNorm's normalised input x̂ (before the affine map)."
+    x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    return F.layer_norm(x, ln.normalized_shape, None, None, ln.eps)
+
+def _factor(mod, attr, x, g):
+    "The per-example gradient of `mod.attr` from its input `x` and output gradient `g`: a dense `[n, *shape]` tensor or Linear factors `(x, g)`."
+    if isinstance(mod, nn.Linear):
+        if x.ndim == 2: x, g = x[:, None], g[:, None]
+        return (x, g) if attr == 'weight' else g.sum(1)
+    if isinstance(mod, nn.LayerNorm):
+        red = tuple(range(1, g.ndim - len(mod.normalized_shape)))
+        return (g*_ln_hat(mod, x)).sum(red) if attr == 'weight' else g.sum(red)
+    # Embedding: rows of the looked-up ids receive the output gradients (none for the padding row)
+    n, d = g.shape[0], g.shape[-1]
+    x = x.expand(n, *x.shape[1:])                 # position ids come as one shared row
+    G = torch.zeros(n, mod.num_embeddings, d, dtype=g.dtype, device=g.device)
+    G.scatter_add_(1, x.reshape(n, -1, 1).expand(-1, -1, d), g.reshape(n, -1, d))
+    if mod.padding_idx is not None: G[:, mod.padding_idx] = 0
+    return G
+
+
+# %% ../nbs/03_gradients.ipynb #hookex02
+def grad_factors(model, params:dict, # from `select_params`
+                 input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:torch.Tensor, token_type_ids:torch.Tensor|None=None,
+                 owners:dict|None=None, # `param_owners(model, params)`, if already known
+                ) -> dict|None:
+    "Per-example gradients of one batch from ONE batched backward (None where hooks cannot separate the examples): `{name: [factor, ...]}`, each a dense `[n, *shape]` tensor or Linear factors `(inputs [n,T,i], output grads [n,T,o])`."
+    names = list(params)
+    start = split_start(model, names)
+    owners = owners if owners is not None else param_owners(model, params)
+    if start is None or owners is None: raise ValueError("model/params: the hook path needs a split model whose selected parameters sit in Linear, LayerNorm or Embedding modules")
+    seen, mods = [], {}
+    for n, lst in owners.items():
+        for mod, attr in lst: mods.setdefault(id(mod), (mod, []))[1].append((n, attr))
+    def hook(mod, inp, out): seen.append((mod, inp[0].detach(), out))
+    was = model.training; model.eval()         # dropout off, as in every per-example path
+    hs = [m.register_forward_hook(hook) for m, _ in mods.values()]
+    try:
+        with torch.no_grad(): h, m4 = bottom_states(model, start, input_ids, attention_mask, token_type_ids)
+        top = TopModel(model, start)
+        pp = {'model.' + n: t.detach().requires_grad_() for n, t in params.items()}
+        with torch.enable_grad():
+            logits = functional_call(top, pp, (h, m4, token_type_ids if start < 0 else None))
+            if any(o.shape[0] != len(labels) for _, _, o in seen): return None   # an output shared by the batch (position embeddings)
+            loss = F.cross_entropy(logits.float(), labels, reduction='sum')
+            gos = torch.autograd.grad(loss, [o for _, _, o in seen], allow_unused=True)
+    finally:
+        for x in hs: x.remove()
+        model.train(was)
+    out = {n: [] for n in names}
+    for (mod, x, o), g in zip(seen, gos):
+        if g is None: g = torch.zeros_like(o)
+        for n, attr in mods[id(mod)][1]: out[n].append(_factor(mod, attr, x, g.detach()))
+    return out
+
+def dense_grads(fac:dict, params:dict) -> torch.Tensor:
+    "Materialise factored per-example gradients: `[n, total selected size]` in `params` order."
+    cols = []
+    for n, p in params.items():
+        G = None
+        for f in fac[n]:
+            d = torch.einsum('nto,nti->noi', f[1], f[0]) if isinstance(f, tuple) else f
+            G = d if G is None else G + d
+        cols.append(G.reshape(G.shape[0], -1))
+    return torch.cat(cols, 1)
+
+
 # %% ../nbs/03_gradients.ipynb #5b417f43
 def flat_grads(gs:dict, names) -> torch.Tensor:
     "Per-example gradients `{name: [n, *shape]}` flattened and concatenated in the order of `names`: `[n, p]`."
@@ -151,6 +234,7 @@ def iter_grads(model, params:dict, # from `select_params`
                batch_size:int=32, # examples per vectorised pass
                split:bool=True, # run frozen lower layers once without grad (False: differentiate the whole forward)
                trim:bool=True, # drop all-padding columns of each chunk
+               method:str='vmap', # 'vmap' (`vmap(grad)`), 'hooks' (one batched backward) or 'auto' (hooks where they apply)
               ):
     "Yield `(slice, grads)` per chunk: `grads` is `[chunk, total selected size]`, flattened in `params` order."
     if input_ids.ndim != 2 or attention_mask.shape != input_ids.shape:
@@ -158,9 +242,13 @@ def iter_grads(model, params:dict, # from `select_params`
     if len(labels) != len(input_ids): raise ValueError(f"labels: expected {len(input_ids)} labels, got {len(labels)}")
     nl = model.config.num_labels
     if len(labels) and (labels.min() < 0 or labels.max() >= nl): raise ValueError(f"labels: expected class ids in [0, {nl}), got {labels.tolist()[:8]}")
+    if method not in ('auto', 'hooks', 'vmap'): raise ValueError(f"method: expected 'auto', 'hooks' or 'vmap', got {method!r}")
     names = list(params)
     dev = next(iter(params.values())).device
     start = split_start(model, names) if split else None
+    owners = param_owners(model, params) if start is not None and method != 'vmap' else None
+    if method == 'hooks' and owners is None:
+        raise ValueError("method: 'hooks' needs a split model (split=True) whose selected parameters sit in Linear, LayerNorm or Embedding modules")
     with eval_mode(model):
         for s in range(0, len(input_ids), batch_size):
             sl = slice(s, min(s + batch_size, len(input_ids)))
@@ -170,6 +258,9 @@ def iter_grads(model, params:dict, # from `select_params`
                 L = int(am.sum(1).max())
                 ids, am, tt = ids[:, :L], am[:, :L], (tt[:, :L] if tt is not None else None)
             y = labels[sl].to(dev)
+            fac = grad_factors(model, params, ids, am, y, tt, owners) if owners is not None else None
+            if fac is not None: yield sl, dense_grads(fac, params); continue
+            if method == 'hooks': raise ValueError("method: 'hooks' cannot separate the examples of this selection (an output shared by the batch)")
             p = {n: t.detach() for n, t in params.items()}
             with torch.no_grad(), math_sdpa():
                 if start is not None:
@@ -193,9 +284,37 @@ def iter_grads(model, params:dict, # from `select_params`
 
 # %% ../nbs/03_gradients.ipynb #ca3e3885
 def per_example_grads(model, params:dict, input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:torch.Tensor,
-                      token_type_ids:torch.Tensor|None=None, batch_size:int=32, split:bool=True) -> torch.Tensor:
+                      token_type_ids:torch.Tensor|None=None, batch_size:int=32, split:bool=True,
+                      method:str='vmap', # see `iter_grads`
+                     ) -> torch.Tensor:
     "Per-example loss gradients `[n, total selected size]`, flattened in `params` order."
     out = [g for _, g in iter_grads(model, params, input_ids, attention_mask, labels, token_type_ids,
-                                    batch_size=batch_size, split=split)]
+                                    batch_size=batch_size, split=split, method=method)]
     p = sum(t.numel() for t in params.values())
     return torch.cat(out) if out else torch.zeros(0, p)
+
+# %% ../nbs/03_gradients.ipynb #ghostex1
+def _dense(f) -> torch.Tensor:
+    return (torch.einsum('nto,nti->noi', f[1], f[0]) if isinstance(f, tuple) else f).flatten(1)
+
+def ghost_dot(fa:dict, fb:dict, names:list|None=None, # parameters to sum over (default: all of `fa`)
+              how:str='auto', # 'auto' (cheaper per layer), 'ghost' or 'dense'
+             ) -> torch.Tensor:
+    "`[n_a, n_b]` inner products of two batches of factored per-example gradients, each Linear weight by the cheaper of its ghost product and its materialised gradients."
+    if how not in ('auto', 'ghost', 'dense'): raise ValueError(f"how: expected 'auto', 'ghost' or 'dense', got {how!r}")
+    out = None
+    for n in (names if names is not None else list(fa)):
+        for f in fa[n]:
+            for e in fb[n]:
+                if isinstance(f, tuple) and isinstance(e, tuple):
+                    (xa, ga), (xb, gb) = f, e
+                    (na, ta, i), (nb, tb, o) = xa.shape, gb.shape
+                    ghost = how == 'ghost' or (how == 'auto' and na*nb*ta*tb*(i + o) <= (na*ta + nb*tb + na*nb)*i*o)
+                else: ghost = False
+                if ghost:   # <g_a, g_b> = sum_{t,s} (x_t . x'_s)(g_t . g'_s)
+                    K = (xa.reshape(na*ta, i) @ xb.reshape(nb*tb, i).T) * (ga.reshape(na*ta, o) @ gb.reshape(nb*tb, o).T)
+                    d = K.reshape(na, ta, nb, tb).sum((1, 3))
+                else: d = _dense(f) @ _dense(e).T
+                out = d if out is None else out + d
+    return out
+

@@ -32,6 +32,7 @@ def run(path:Path, flags:set) -> float:
         if flags & d.keys():
             cell.outputs, cell.execution_count = [], None   # a skipped cell shows no stale output
             return True
+        cell.outputs = []   # execnb keeps a cell's old outputs when it now shows nothing: clear them first
         return False
     t0 = time.time()
     sh = CaptureShell(path)

@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup_env.sh --dev
+# the real-browser tests (tests/test_browser.py, tests/test_docs.py) drive Debian's Chromium
+if ! command -v chromium >/dev/null && [ -z "${SPANFLUENCE_CHROMIUM:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+    || echo "WARNING: could not install chromium; the browser tests will be skipped"
+  else echo "WARNING: chromium is missing and this is not root; the browser tests will be skipped"; fi
+fi
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore::DeprecationWarning
 start=$(date +%s)
