@@ -303,18 +303,22 @@ def _originals(g, need, ex_of, n, p):
     if has: O[has] = g[torch.tensor([idx[b] for b in has], device=g.device)]
     return O
 
+def _distinct(units:pd.DataFrame, pos, labels:torch.Tensor, tokenizer, max_length:int) -> tuple:
+    "A chunk's units, their labels, `(example, label)` keys, the first unit of each distinct key and the encoding of those units."
+    chunk, y = units.iloc[pos], labels[torch.as_tensor(pos)]
+    rows = chunk['row'].to_numpy() if 'row' in chunk else pos
+    keys = list(zip(rows.tolist(), y.tolist()))
+    first = {}
+    for b, k in enumerate(keys): first.setdefault(k, b)
+    return chunk, y, keys, first, encode(tokenizer, chunk.iloc[list(first.values())], max_length=max_length)
+
 def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, spans:bool, whole:bool, labels:torch.Tensor,
                 settings:Settings, tally:Tally, fill:int|None=None, plan:list|None=None):
     "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
     p, dev = sum(t.numel() for t in params.values()), next(iter(params.values())).device
     for pos in (plan if plan is not None else _chunks(units, labels, settings.batch_size)):   # `plan`: given chunks (a store's)
-        chunk, y = units.iloc[pos], labels[torch.as_tensor(pos)]
-        rows = chunk['row'].to_numpy() if 'row' in chunk else pos
-        keys = list(zip(rows.tolist(), y.tolist()))
-        first = {}
-        for b, k in enumerate(keys): first.setdefault(k, b)
+        chunk, y, keys, first, enc = _distinct(units, pos, labels, tokenizer, settings.max_length)
         ex_b = list(first.values())                     # one unit per distinct (example, label): its encoding row
-        enc = encode(tokenizer, chunk.iloc[ex_b], max_length=settings.max_length)
         ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
         ex_of = [list(first).index(k) for k in keys]    # unit -> encoding row
         rng = token_ranges(tokenizer, enc, chunk, ex_of) if spans else [None]*len(pos)
@@ -627,13 +631,8 @@ def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s
     "Yield `(positions, factors)` per chunk: every unit's `g(z)` factored, one batched backward a chunk, once per example."
     dev = next(iter(ps.values())).device
     for pos in _chunks(units, y, s.batch_size):
-        chunk, yy = units.iloc[pos], y[torch.as_tensor(pos)]
-        rows = chunk['row'].to_numpy() if 'row' in chunk else pos
-        keys = list(zip(rows.tolist(), yy.tolist()))
-        first = {}
-        for b, k in enumerate(keys): first.setdefault(k, b)
+        chunk, yy, keys, first, enc = _distinct(units, pos, y, tokenizer, s.max_length)
         at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
-        enc = encode(tokenizer, chunk.iloc[ex_b], max_length=s.max_length)
         am, tt = enc['attention_mask'], enc.get('token_type_ids')
         L = int(am.sum(1).max())
         fac = grad_factors(model, ps, enc['input_ids'][:, :L].to(dev), am[:, :L].to(dev), yy[ex_b].to(dev),
