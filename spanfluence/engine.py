@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .models import encode, check_tokenizer, eval_mode
 from .data import validate
-from .gradients import select_params, iter_grads, split_start, param_owners, grad_factors, ghost_dot
+from .gradients import (select_params, iter_grads, split_start, param_owners, grad_factors, ghost_dot, bottom_states,
+                                   base_prefix, layer_index)
 from .spans import char_to_token_span, mask_spans, highlight_html, auto_spans, NoTokens
 from .store import Projection, FeatureStore, PROJECTIONS, state_hash, tokenizer_hash, units_hash
 
@@ -552,9 +553,11 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
         n = len(ms)*(len(_chunks(test, yte, s.batch_size)) + (0 if same else len(plan[rank::world])))
         with tqdm(total=n, desc=desc, disable=not s.progress, leave=False) as bar:
             owners = _ghost_owners(model, ps, test, yte, f, g, metric, same, s) if P is None and s.store is None and world == 1 else None
-            for st in ms:
+            tops = _shared_tops(model, ms, ps) if owners is not None else None
+            for st in ([None] if tops is not None else ms):   # shared frozen bottom: one pass for all states; else state by state
                 if owners is not None:
-                    S += st.weight*_ghost_state(model, tokenizer, ps, train, test, ytr, yte, s, tally, owners, type(metric) is RowNormalise, st, bar); continue
+                    S += _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s, tally, owners, type(metric) is RowNormalise,
+                                       tops or [(st, None)], bar); continue
                 A, B = _test_block(model, tokenizer, ps, test, yte, f, g if same else None, s, tally, fill, bar)
                 _check_block(A, 'test features', test, st)
                 A = metric.test(A) if P is None else P(metric.test(A))   # the same P as the training side, after the metric
@@ -569,6 +572,7 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
     if not torch.isfinite(S.float()).all(): raise ValueError("scores: the sum overflowed float32 (features too large); nothing is returned")
     info = dict(seconds=time.time() - t0, grads=tally.grads, chunks=tally.chunks, states=[(st.name, st.weight) for st in ms.states],
                 train_feature=g.name, test_feature=f.name, metric=repr(metric))
+    if owners is not None: info['shared_bottom'] = tops is not None   # ghost products: the frozen bottom run once for all states
     if P is not None: info['projection'] = repr(P)
     if s.store is not None: info['store'] = dict(kept, dir=s.store)
     if world > 1: info.update(rank=rank, world_size=world)
@@ -627,32 +631,53 @@ def _take(fac:dict, idx) -> dict:
     "Rows `idx` of factored per-example gradients."
     return {n: [tuple(t[idx] for t in e) if isinstance(e, tuple) else e[idx] for e in fs] for n, fs in fac.items()}
 
-def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s:Settings, tally:Tally, owners:dict):
-    "Yield `(positions, factors)` per chunk: every unit's `g(z)` factored, one batched backward a chunk, once per example."
-    dev = next(iter(ps.values())).device
+def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s:Settings, tally:Tally, owners:dict, tops:list):
+    "Yield `(positions, each state's factors)` per chunk: every unit's `g(z)` factored by one batched backward a chunk and state; the bottom runs once a chunk."
+    dev, start = next(iter(ps.values())).device, split_start(model, list(ps))
+    def states(ids, am, tt, yb, idx, bottom):
+        for _, w in tops:
+            fac = grad_factors(model, ps, ids, am, yb, tt, owners, bottom=bottom, weights=w)
+            tally.grads += len(yb)
+            yield fac if idx is None else _take(fac, idx)
     for pos in _chunks(units, y, s.batch_size):
         chunk, yy, keys, first, enc = _distinct(units, pos, y, tokenizer, s.max_length)
         at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
         am, tt = enc['attention_mask'], enc.get('token_type_ids')
         L = int(am.sum(1).max())
-        fac = grad_factors(model, ps, enc['input_ids'][:, :L].to(dev), am[:, :L].to(dev), yy[ex_b].to(dev),
-                           None if tt is None else tt[:, :L].to(dev), owners)
-        tally.grads += len(ex_b); tally.chunks += 1
+        ids, am, tt = enc['input_ids'][:, :L].to(dev), am[:, :L].to(dev), None if tt is None else tt[:, :L].to(dev)
         idx = [at[k] for k in keys]
-        yield torch.as_tensor(pos), (fac if idx == list(range(len(ex_b))) else _take(fac, torch.tensor(idx, device=dev)))
+        tally.chunks += 1
+        yield torch.as_tensor(pos), states(ids, am, tt, yy[ex_b].to(dev), None if idx == list(range(len(ex_b))) else torch.tensor(idx, device=dev),
+                                           bottom_states(model, start, ids, am, tt))
 
-def _ghost_state(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally:Tally, owners:dict, cosine:bool, st:State, bar) -> torch.Tensor:
-    "One state's `[n_test, n_train]` scores from ghost products (`cosine`: divided by both gradients' norms)."
-    (tp, fa), = list(_fac_chunks(model, tokenizer, ps, test, yte, s, tally, owners)); bar.update(1)
-    sq = ghost_dot(fa, fa).diagonal()
-    _check_block(sq[:, None], 'test features', test, st, tp)
-    na = sq.clamp_min(0).sqrt().clamp_min(1e-30)
+def _shared_tops(model, ms:ModelStates, ps:dict, limit:int=2**30) -> list|None:
+    "`[(state, its top parameters)]` when no state changes the layers below the selection (a frozen bottom) and the tops fit in `limit` bytes, else None."
+    start, pre = split_start(model, list(ps)), base_prefix(model)
+    if len(ms) < 2 or ms.snap is None or start is None or start < 1: return None
+    low = lambda n: n.startswith(f'{pre}.embeddings') or (layer_index(n) is not None and layer_index(n) < start)
+    top = [n for n, _ in model.named_parameters() if not low(n)]
+    if len(ms)*sum(ms.snap[n].numel()*ms.snap[n].element_size() for n in top) > limit: return None
+    out = []
+    for st in ms:
+        if any(low(n) and not torch.equal(p, ms.snap[n]) for n, p in model.named_parameters()): return None
+        out.append((st, {n: model.get_parameter(n).detach().clone() for n in top}))
+    return out
+
+def _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally:Tally, owners:dict, cosine:bool, tops:list, bar) -> torch.Tensor:
+    "`sum_c w_c` of the states' `[n_test, n_train]` scores from ghost products (`cosine`: divided by both norms); `tops`: `[(state, top weights or None)]`."
+    (tp, fas), = [(p, list(f)) for p, f in _fac_chunks(model, tokenizer, ps, test, yte, s, tally, owners, tops)]
+    nas = []
+    for (st, _), fa in zip(tops, fas):
+        sq = ghost_dot(fa, fa).diagonal()
+        _check_block(sq[:, None], 'test features', test, st, tp)
+        nas.append(sq.clamp_min(0).sqrt().clamp_min(1e-30)); bar.update(1)
     out = torch.zeros(len(test), len(train), dtype=torch.float64)
-    for pos, fb in _fac_chunks(model, tokenizer, ps, train, ytr, s, tally, owners):
-        D = ghost_dot(fa, fb)
-        if cosine: D = D / na[:, None] / ghost_dot(fb, fb).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
-        _check_block(D.T, 'training features', train, st, pos)
-        out[tp[:, None], pos[None]] += D.double().cpu(); bar.update(1)
+    for pos, fbs in _fac_chunks(model, tokenizer, ps, train, ytr, s, tally, owners, tops):
+        for (st, _), fa, na, fb in zip(tops, fas, nas, fbs):
+            D = ghost_dot(fa, fb)
+            if cosine: D = D / na[:, None] / ghost_dot(fb, fb).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
+            _check_block(D.T, 'training features', train, st, pos)
+            out[tp[:, None], pos[None]] += st.weight*D.double().cpu(); bar.update(1)
     return out
 
 

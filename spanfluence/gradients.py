@@ -181,6 +181,8 @@ def _factor(mod, attr, x, g):
 def grad_factors(model, params:dict, # from `select_params`
                  input_ids:torch.Tensor, attention_mask:torch.Tensor, labels:torch.Tensor, token_type_ids:torch.Tensor|None=None,
                  owners:dict|None=None, # `param_owners(model, params)`, if already known
+                 bottom:tuple|None=None, # `bottom_states(...)` of this batch, if already computed (e.g. shared by states with one frozen bottom)
+                 weights:dict|None=None, # `{name: tensor}` top parameters to use instead of the model's (e.g. another checkpoint's)
                 ) -> dict|None:
     "Per-example gradients of one batch from ONE batched backward (None where hooks cannot separate the examples): `{name: [factor, ...]}`, each a dense `[n, *shape]` tensor or Linear factors `(inputs [n,T,i], output grads [n,T,o])`."
     names = list(params)
@@ -194,9 +196,10 @@ def grad_factors(model, params:dict, # from `select_params`
     was = model.training; model.eval()         # dropout off, as in every per-example path
     hs = [m.register_forward_hook(hook) for m, _ in mods.values()]
     try:
-        with torch.no_grad(): h, m4 = bottom_states(model, start, input_ids, attention_mask, token_type_ids)
-        top = TopModel(model, start)
-        pp = {'model.' + n: t.detach().requires_grad_() for n, t in params.items()}
+        h, m4 = bottom if bottom is not None else bottom_states(model, start, input_ids, attention_mask, token_type_ids)
+        top, w = TopModel(model, start), weights or {}
+        pp = {'model.' + n: w.get(n, t).detach().requires_grad_() for n, t in params.items()}
+        pp.update({'model.' + n: t for n, t in w.items() if n not in params})
         with torch.enable_grad():
             logits = functional_call(top, pp, (h, m4, token_type_ids if start < 0 else None))
             if any(o.shape[0] != len(labels) for _, _, o in seen): return None   # an output shared by the batch (position embeddings)

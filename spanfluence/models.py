@@ -114,7 +114,7 @@ def tiny_bert(num_labels:int=2, # number of classes
 
 # %% ../nbs/01_models.ipynb #408f1966
 def encode(tokenizer, df:pd.DataFrame, # needs `text`; `text_pair` optional (None/NaN = single text)
-           max_length:int=128, # longer inputs are truncated (the second text first)
+           max_length:int=128, # longer inputs are truncated (a pair: the longer text first, token by token)
            return_offsets:bool=True):
     "Tokenize the rows of `df` (single texts or pairs) into a padded `BatchEncoding` of tensors."
     if 'text' not in df: raise ValueError("df: expected a `text` column")
@@ -128,7 +128,7 @@ def encode(tokenizer, df:pd.DataFrame, # needs `text`; `text_pair` optional (Non
             pairs = tp
     for i, t in enumerate(texts):
         if not t.strip(): raise ValueError(f"df: row {i} has an empty `text`")
-    return tokenizer(texts, pairs, padding=True, truncation='only_second' if pairs else True, max_length=max_length,
+    return tokenizer(texts, pairs, padding=True, truncation='longest_first' if pairs else True, max_length=max_length,
                      return_tensors='pt', return_offsets_mapping=return_offsets)
 
 # %% ../nbs/01_models.ipynb #2b616e8f

@@ -259,7 +259,7 @@ def _row(x) -> dict:
 
 def _positions(model, tokenizer, r:dict, label:int, topk, tokens, max_length):
     "Per-position gradients, kept positions and offsets of one example."
-    enc = tokenizer(r['text'], r['text_pair'], truncation='only_second' if r['text_pair'] else True, max_length=max_length,
+    enc = tokenizer(r['text'], r['text_pair'], truncation='longest_first' if r['text_pair'] else True, max_length=max_length,
                     return_tensors='pt', return_offsets_mapping=True)
     ids, am = enc['input_ids'], enc['attention_mask']
     g = embedding_grads(model, ids, am, torch.tensor([int(label)]), enc.get('token_type_ids')).cpu()[0]

@@ -18,9 +18,10 @@ from .gradients import select_params
 from transformers import TrainerCallback
 
 # %% auto #0
-__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'Checkpoint', 'TrainRun', 'atomic_write', 'file_digest', 'model_hash', 'save_params',
-           'load_params', 'RunInvalid', 'load_run', 'data_hash', 'finetune', 'checkpoint_weights', 'as_checkpoints',
-           'checkpoint_states', 'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model', 'mams_model']
+__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'CORPUS_RECIPE', 'Checkpoint', 'TrainRun', 'atomic_write', 'file_digest', 'model_hash',
+           'save_params', 'load_params', 'RunInvalid', 'load_run', 'data_hash', 'finetune', 'checkpoint_weights',
+           'as_checkpoints', 'checkpoint_states', 'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model',
+           'mams_model', 'ag_news_model', 'toxicity_model', 'mnli_model', 'sentihood_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -384,3 +385,27 @@ def mams_model(progress:bool=True):
     "all-MiniLM-L6-v2 fine-tuned on the bundled MAMS-ATSA subset (sentence paired with aspect, 3 classes; cached). Returns `(model, tokenizer, run)`."
     from spanfluence.data import load_mams
     return _bundled_model('mams-minilm', load_mams, 3, MAMS_RECIPE, progress)
+
+# %% ../nbs/04_train.ipynb #c0b5a1d2
+CORPUS_RECIPE = dict(params='last:2', epochs=3, lr=1e-3, batch_size=32, seed=0)
+
+def ag_news_model(progress:bool=True):
+    "all-MiniLM-L6-v2 fine-tuned on the bundled AG News training subset (2,000 descriptions, 4 topics; cached). Returns `(model, tokenizer, run)`."
+    from spanfluence.corpora import load_ag_news
+    return _bundled_model('ag_news-minilm', load_ag_news, 4, CORPUS_RECIPE, progress)
+
+def toxicity_model(progress:bool=True):
+    "all-MiniLM-L6-v2 fine-tuned on the bundled toxicity training split (Davidson et al.'s tweets, toxic or not; cached). Returns `(model, tokenizer, run)`."
+    from spanfluence.corpora import load_toxicity
+    return _bundled_model('toxicity-minilm', load_toxicity, 2, CORPUS_RECIPE, progress)
+
+def mnli_model(progress:bool=True):
+    "all-MiniLM-L6-v2 fine-tuned on the bundled MNLI training split (premise paired with hypothesis, 3 classes; cached). Returns `(model, tokenizer, run)`."
+    from spanfluence.corpora import load_mnli
+    return _bundled_model('mnli-minilm', load_mnli, 3, CORPUS_RECIPE, progress)
+
+def sentihood_model(progress:bool=True):
+    "all-MiniLM-L6-v2 fine-tuned on the bundled SentiHood training subset (sentence paired with '<target> <aspect>'; cached). Returns `(model, tokenizer, run)`."
+    from spanfluence.corpora import load_sentihood
+    return _bundled_model('sentihood-minilm', load_sentihood, 2, CORPUS_RECIPE, progress)
+
