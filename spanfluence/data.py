@@ -145,7 +145,7 @@ def from_frame(df, # a `pd.DataFrame`, a `datasets.Dataset`, or anything `pd.Dat
     return validate(out, label_names)
 
 # %% ../nbs/00_data.ipynb #5d091871
-def data_path(name:str|None=None, # a bundled data set: 'sst2' or 'mams_atsa'; None for the folder of all
+def data_path(name:str|None=None, # a bundled data set ('sst2', 'mams_atsa', 'ag_news', ...); None for the folder of all
              ) -> Path:
     "The folder of a bundled data set inside the installed package."
     root = Path(str(files('spanfluence'))) / 'datasets'

@@ -77,8 +77,9 @@ class Retrainer:
         self._init = {n: p.detach().clone() for n, p in sel.items()}
         self.fits = 0   # fresh fits in this process (cache hits do not count)
     def key(self) -> dict:
-        "What determines a retrain besides data, subset and seed."
-        return dict(recipe=self.recipe, model=self.initial, frozen=self.frozen)
+        "What determines a retrain besides data, subset and seed (the test predictions' `max_length` when it differs from training's)."
+        own = {} if self.max_length == self.recipe['max_length'] else dict(predict_max_length=self.max_length)
+        return dict(recipe=self.recipe, model=self.initial, frozen=self.frozen, **own)
     def _reset(self):
         named = dict(self.net.named_parameters())
         with torch.no_grad():

@@ -116,7 +116,7 @@ def stimuli(model, tokenizer, df:pd.DataFrame,
         if label == 'gold' and 'label' not in df: raise ValueError("df: label='gold' needs a `label` column")
         y_all = explained_labels(model, tokenizer, df, label, max_length)
     else:
-        y_all = torch.as_tensor(np.asarray(label)).long().flatten()
+        y_all = torch.tensor(np.array(label)).long().flatten()
         if len(y_all) != len(df): raise ValueError(f"label: expected {len(df)} class ids (one per row), got {len(y_all)}")
     dev, rows = next(model.parameters()).device, []
     with eval_mode(model):
