@@ -557,7 +557,7 @@ def score_units(model, tokenizer, train:pd.DataFrame, test:pd.DataFrame,
             for st in ([None] if tops is not None else ms):   # shared frozen bottom: one pass for all states; else state by state
                 if owners is not None:
                     S += _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s, tally, owners, type(metric) is RowNormalise,
-                                       tops or [(st, None)], bar); continue
+                                       tops or [(st, None)], bar, f, g, fill); continue
                 A, B = _test_block(model, tokenizer, ps, test, yte, f, g if same else None, s, tally, fill, bar)
                 _check_block(A, 'test features', test, st)
                 A = metric.test(A) if P is None else P(metric.test(A))   # the same P as the training side, after the metric
@@ -620,35 +620,49 @@ def _train_feats(model, tokenizer, ps, train, g:Feature, y, s:Settings, tally, f
 
 
 # %% ../nbs/05_engine.ipynb #ghostex1
+_GHOSTABLE = (Grad, SpanDiff, NegSpanDiff)   # features that are ± sums of loss gradients of (masked) sequences
+
 def _ghost_owners(model, ps:dict, test, yte, f:Feature, g:Feature, metric:Metric, same:bool, s:Settings) -> dict|None:
     "Owners of the selection's parameters when the scores can come from ghost products, else None."
-    if not s.ghost or same or s.dtype != 'float32' or type(f) is not Grad or type(g) is not Grad: return None
+    if not s.ghost or same or s.dtype != 'float32' or type(f) not in _GHOSTABLE or type(g) not in _GHOSTABLE: return None
     if type(metric) not in (Identity, RowNormalise) or len(_chunks(test, yte, s.batch_size)) != 1: return None
     start = split_start(model, list(ps))
     return param_owners(model, ps) if start is not None and start >= 0 else None
 
-def _take(fac:dict, idx) -> dict:
-    "Rows `idx` of factored per-example gradients."
-    return {n: [tuple(t[idx] for t in e) if isinstance(e, tuple) else e[idx] for e in fs] for n, fs in fac.items()}
+def _mixing(f:Feature, rng:list, ex_of:list, need:list, sb:list) -> torch.Tensor:
+    "`C [n_units, n_sequences]`: unit b's feature is `sum_j C[b, j] g_j` over the chunk's sequences (originals `need`, then one masked copy per real span `sb`)."
+    C, col, sign = torch.zeros(len(rng), len(need) + len(sb)), {e: j for j, e in enumerate(need)}, getattr(f, 'sign', 1.0)
+    for b, r in enumerate(rng):
+        if r is not EMPTY: C[b, col[ex_of[b]]] = sign          # g(z) (an empty span: the zero feature)
+    for j, b in enumerate(sb): C[b, len(need) + j] = -sign      # − g(z_{-span})
+    return C
 
-def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s:Settings, tally:Tally, owners:dict, tops:list):
-    "Yield `(positions, each state's factors)` per chunk: every unit's `g(z)` factored by one batched backward a chunk and state; the bottom runs once a chunk."
-    dev, start = next(iter(ps.values())).device, split_start(model, list(ps))
-    def states(ids, am, tt, yb, idx, bottom):
+def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s:Settings, tally:Tally, owners:dict, tops:list,
+                f:Feature|None=None, fill:int|None=None):
+    "Yield `(positions, each state's factors or None, C)` per chunk: the factored gradients of the chunk's sequences — distinct originals, span-masked copies — by one batched backward a chunk and state (the bottom run once a chunk); unit b's feature is `sum_j C[b, j] g_j` (`C` None: the sequences are the units)."
+    dev, start, f = next(iter(ps.values())).device, split_start(model, list(ps)), f or Grad()
+    def states(ids, am, tt, yb, bottom):
         for _, w in tops:
             fac = grad_factors(model, ps, ids, am, yb, tt, owners, bottom=bottom, weights=w)
             tally.grads += len(yb)
-            yield fac if idx is None else _take(fac, idx)
+            yield fac
     for pos in _chunks(units, y, s.batch_size):
         chunk, yy, keys, first, enc = _distinct(units, pos, y, tokenizer, s.max_length)
         at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
-        am, tt = enc['attention_mask'], enc.get('token_type_ids')
-        L = int(am.sum(1).max())
-        ids, am, tt = enc['input_ids'][:, :L].to(dev), am[:, :L].to(dev), None if tt is None else tt[:, :L].to(dev)
-        idx = [at[k] for k in keys]
+        ex_of = [at[k] for k in keys]                                   # unit -> its distinct example's encoding row
+        rng = token_ranges(tokenizer, enc, chunk, ex_of) if f.spans else [None]*len(pos)
+        sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
+        need = sorted({ex_of[b] for b, r in enumerate(rng) if r is not EMPTY})
+        src = need + [ex_of[b] for b in sb]
         tally.chunks += 1
-        yield torch.as_tensor(pos), states(ids, am, tt, yy[ex_b].to(dev), None if idx == list(range(len(ex_b))) else torch.tensor(idx, device=dev),
-                                           bottom_states(model, start, ids, am, tt))
+        C = None if not sb and ex_of == need else _mixing(f, rng, ex_of, need, sb)
+        if not src: yield torch.as_tensor(pos), None, C; continue      # every unit's span is empty: zero features
+        ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
+        ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in sb], tokenizer, fill)])
+        am, tt = am[src], None if tt is None else tt[src]
+        L = int(am.sum(1).max())
+        ids, am, tt = ids[:, :L].to(dev), am[:, :L].to(dev), None if tt is None else tt[:, :L].to(dev)
+        yield torch.as_tensor(pos), states(ids, am, tt, yy[[ex_b[e] for e in src]].to(dev), bottom_states(model, start, ids, am, tt)), C
 
 def _shared_tops(model, ms:ModelStates, ps:dict, limit:int=2**30) -> list|None:
     "`[(state, its top parameters)]` when no state changes the layers below the selection (a frozen bottom) and the tops fit in `limit` bytes, else None."
@@ -663,23 +677,30 @@ def _shared_tops(model, ms:ModelStates, ps:dict, limit:int=2**30) -> list|None:
         out.append((st, {n: model.get_parameter(n).detach().clone() for n in top}))
     return out
 
-def _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally:Tally, owners:dict, cosine:bool, tops:list, bar) -> torch.Tensor:
+def _gram(fa, Ca, na:int, fb, Cb, nb:int) -> torch.Tensor:
+    "`[na, nb]` inner products of the units' features: `Ca G Cb^T` with `G` the ghost products of the sequences (zero without sequences)."
+    if fa is None or fb is None: return torch.zeros(na, nb)
+    G = ghost_dot(fa, fb)
+    if Ca is not None: G = Ca.to(G) @ G
+    return G if Cb is None else G @ Cb.to(G).T
+
+def _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally:Tally, owners:dict, cosine:bool, tops:list, bar,
+                  f:Feature|None=None, g:Feature|None=None, fill:int|None=None) -> torch.Tensor:
     "`sum_c w_c` of the states' `[n_test, n_train]` scores from ghost products (`cosine`: divided by both norms); `tops`: `[(state, top weights or None)]`."
-    (tp, fas), = [(p, list(f)) for p, f in _fac_chunks(model, tokenizer, ps, test, yte, s, tally, owners, tops)]
-    nas = []
+    (tp, fs, Ca), = list(_fac_chunks(model, tokenizer, ps, test, yte, s, tally, owners, tops, f, fill))
+    fas, nas = [None]*len(tops) if fs is None else list(fs), []
     for (st, _), fa in zip(tops, fas):
-        sq = ghost_dot(fa, fa).diagonal()
+        sq = _gram(fa, Ca, len(tp), fa, Ca, len(tp)).diagonal()
         _check_block(sq[:, None], 'test features', test, st, tp)
         nas.append(sq.clamp_min(0).sqrt().clamp_min(1e-30)); bar.update(1)
     out = torch.zeros(len(test), len(train), dtype=torch.float64)
-    for pos, fbs in _fac_chunks(model, tokenizer, ps, train, ytr, s, tally, owners, tops):
-        for (st, _), fa, na, fb in zip(tops, fas, nas, fbs):
-            D = ghost_dot(fa, fb)
-            if cosine: D = D / na[:, None] / ghost_dot(fb, fb).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
+    for pos, fbs, Cb in _fac_chunks(model, tokenizer, ps, train, ytr, s, tally, owners, tops, g, fill):
+        for (st, _), fa, na, fb in zip(tops, fas, nas, [None]*len(tops) if fbs is None else fbs):
+            D = _gram(fa, Ca, len(tp), fb, Cb, len(pos))
+            if cosine: D = D / na[:, None].to(D) / _gram(fb, Cb, len(pos), fb, Cb, len(pos)).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
             _check_block(D.T, 'training features', train, st, pos)
             out[tp[:, None], pos[None]] += st.weight*D.double().cpu(); bar.update(1)
     return out
-
 
 # %% ../nbs/05_engine.ipynb #354686c6
 def self_scores(model, tokenizer, units:pd.DataFrame, params:str|list|dict='last:2', states:list|None=None,

@@ -18,10 +18,10 @@ from .gradients import select_params
 from transformers import TrainerCallback
 
 # %% auto #0
-__all__ = ['SST2_RECIPE', 'MAMS_RECIPE', 'CORPUS_RECIPE', 'Checkpoint', 'TrainRun', 'atomic_write', 'file_digest', 'model_hash',
-           'save_params', 'load_params', 'RunInvalid', 'load_run', 'data_hash', 'finetune', 'checkpoint_weights',
-           'as_checkpoints', 'checkpoint_states', 'TracInCallback', 'cache_dir', 'cached_run', 'sst2_model',
-           'mams_model', 'ag_news_model', 'toxicity_model', 'mnli_model', 'sentihood_model']
+__all__ = ['SST2_RECIPE', 'BUNDLED_THREADS', 'MAMS_RECIPE', 'CORPUS_RECIPE', 'Checkpoint', 'TrainRun', 'atomic_write',
+           'file_digest', 'model_hash', 'save_params', 'load_params', 'RunInvalid', 'load_run', 'data_hash', 'finetune',
+           'checkpoint_weights', 'as_checkpoints', 'checkpoint_states', 'TracInCallback', 'cache_dir', 'cached_run',
+           'sst2_model', 'mams_model', 'ag_news_model', 'toxicity_model', 'mnli_model', 'sentihood_model']
 
 # %% ../nbs/04_train.ipynb #501a0425
 @dataclass
@@ -368,10 +368,19 @@ def cached_run(name:str, model, tokenizer, train_df:pd.DataFrame, **kwargs) -> T
 # %% ../nbs/04_train.ipynb #10277c1c
 SST2_RECIPE = dict(params='last:2', epochs=3, lr=1e-3, batch_size=32, seed=0)
 
+BUNDLED_THREADS = 2   # CPU threads of every bundled model's fine-tune, whatever the machine
+
+@contextlib.contextmanager
+def _threads(n:int):
+    old = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
 def _bundled_model(name:str, load, num_labels:int, recipe:dict, progress:bool):
-    "all-MiniLM-L6-v2 fine-tuned on the bundled training split `load('train')` with `recipe` (cached)."
+    "all-MiniLM-L6-v2 fine-tuned on the bundled training split `load('train')` with `recipe` (cached), always with `BUNDLED_THREADS` CPU threads."
     model, tok = load_encoder(num_labels=num_labels, seed=0)
-    return model, tok, cached_run(name, model, tok, load('train'), progress=progress, **recipe)
+    with _threads(BUNDLED_THREADS):   # float sums depend on the thread count: a fixed count gives every machine the same weights
+        return model, tok, cached_run(name, model, tok, load('train'), progress=progress, **recipe)
 
 def sst2_model(progress:bool=True):
     "all-MiniLM-L6-v2 fine-tuned on the bundled SST-2 subset with `SST2_RECIPE` (cached). Returns `(model, tokenizer, run)`."
