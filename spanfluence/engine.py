@@ -664,19 +664,6 @@ def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s
         ids, am, tt = ids[:, :L].to(dev), am[:, :L].to(dev), None if tt is None else tt[:, :L].to(dev)
         yield torch.as_tensor(pos), states(ids, am, tt, yy[[ex_b[e] for e in src]].to(dev), bottom_states(model, start, ids, am, tt)), C
 
-def _shared_tops(model, ms:ModelStates, ps:dict, limit:int=2**30) -> list|None:
-    "`[(state, its top parameters)]` when no state changes the layers below the selection (a frozen bottom) and the tops fit in `limit` bytes, else None."
-    start, pre = split_start(model, list(ps)), base_prefix(model)
-    if len(ms) < 2 or ms.snap is None or start is None or start < 1: return None
-    low = lambda n: n.startswith(f'{pre}.embeddings') or (layer_index(n) is not None and layer_index(n) < start)
-    top = [n for n, _ in model.named_parameters() if not low(n)]
-    if len(ms)*sum(ms.snap[n].numel()*ms.snap[n].element_size() for n in top) > limit: return None
-    out = []
-    for st in ms:
-        if any(low(n) and not torch.equal(p, ms.snap[n]) for n, p in model.named_parameters()): return None
-        out.append((st, {n: model.get_parameter(n).detach().clone() for n in top}))
-    return out
-
 def _gram(fa, Ca, na:int, fb, Cb, nb:int) -> torch.Tensor:
     "`[na, nb]` inner products of the units' features: `Ca G Cb^T` with `G` the ghost products of the sequences (zero without sequences)."
     if fa is None or fb is None: return torch.zeros(na, nb)
@@ -700,6 +687,20 @@ def _ghost_scores(model, tokenizer, ps, train, test, ytr, yte, s:Settings, tally
             if cosine: D = D / na[:, None].to(D) / _gram(fb, Cb, len(pos), fb, Cb, len(pos)).diagonal().clamp_min(0).sqrt().clamp_min(1e-30)[None]
             _check_block(D.T, 'training features', train, st, pos)
             out[tp[:, None], pos[None]] += st.weight*D.double().cpu(); bar.update(1)
+    return out
+
+# %% ../nbs/05_engine.ipynb #ghostex2
+def _shared_tops(model, ms:ModelStates, ps:dict, limit:int=2**30) -> list|None:
+    "`[(state, its top parameters)]` when no state changes the layers below the selection (a frozen bottom) and the tops fit in `limit` bytes, else None."
+    start, pre = split_start(model, list(ps)), base_prefix(model)
+    if len(ms) < 2 or ms.snap is None or start is None or start < 1: return None
+    low = lambda n: n.startswith(f'{pre}.embeddings') or (layer_index(n) is not None and layer_index(n) < start)
+    top = [n for n, _ in model.named_parameters() if not low(n)]
+    if len(ms)*sum(ms.snap[n].numel()*ms.snap[n].element_size() for n in top) > limit: return None
+    out = []
+    for st in ms:
+        if any(low(n) and not torch.equal(p, ms.snap[n]) for n, p in model.named_parameters()): return None
+        out.append((st, {n: model.get_parameter(n).detach().clone() for n in top}))
     return out
 
 # %% ../nbs/05_engine.ipynb #354686c6
