@@ -313,25 +313,31 @@ def _distinct(units:pd.DataFrame, pos, labels:torch.Tensor, tokenizer, max_lengt
     for b, k in enumerate(keys): first.setdefault(k, b)
     return chunk, y, keys, first, encode(tokenizer, chunk.iloc[list(first.values())], max_length=max_length)
 
+def _sequences(units:pd.DataFrame, pos, labels:torch.Tensor, tokenizer, max_length:int, spans:bool, whole:bool, fill:int|None) -> tuple:
+    "A chunk's sequences: the distinct originals some unit needs (`need`, encoding rows), then one span-masked copy per unit with a real span (`sb`); returns `(ex_of, rng, need, sb, (ids, attention_mask, token_type_ids, labels) or None)`."
+    chunk, y, keys, first, enc = _distinct(units, pos, labels, tokenizer, max_length)
+    at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
+    ex_of = [at[k] for k in keys]                       # unit -> its distinct example's encoding row
+    rng = token_ranges(tokenizer, enc, chunk, ex_of) if spans else [None]*len(pos)
+    sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
+    need = sorted({ex_of[b] for b, r in enumerate(rng) if whole or r is not EMPTY})
+    src = need + [ex_of[b] for b in sb]
+    if not src: return ex_of, rng, need, sb, None
+    ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
+    ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in sb], tokenizer, fill)])
+    return ex_of, rng, need, sb, (ids, am[src], None if tt is None else tt[src], y[[ex_b[e] for e in src]])
+
 def _raw_chunks(model, tokenizer, params:dict, units:pd.DataFrame, spans:bool, whole:bool, labels:torch.Tensor,
                 settings:Settings, tally:Tally, fill:int|None=None, plan:list|None=None):
     "Yield `(positions, O, M, ranges)` per chunk: one vectorised pass over the distinct originals and the masked copies."
     p, dev = sum(t.numel() for t in params.values()), next(iter(params.values())).device
     for pos in (plan if plan is not None else _chunks(units, labels, settings.batch_size)):   # `plan`: given chunks (a store's)
-        chunk, y, keys, first, enc = _distinct(units, pos, labels, tokenizer, settings.max_length)
-        ex_b = list(first.values())                     # one unit per distinct (example, label): its encoding row
-        ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
-        ex_of = [list(first).index(k) for k in keys]    # unit -> encoding row
-        rng = token_ranges(tokenizer, enc, chunk, ex_of) if spans else [None]*len(pos)
-        sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
-        need = sorted({ex_of[b] for b, r in enumerate(rng) if whole or r is not EMPTY})
-        src = need + [ex_of[b] for b in sb]
-        if not src:
+        ex_of, rng, need, sb, seq = _sequences(units, pos, labels, tokenizer, settings.max_length, spans, whole, fill)
+        if seq is None:
             yield torch.as_tensor(pos), torch.zeros(len(pos), p, device=dev), torch.zeros(0, p, device=dev), rng; continue
-        seq_ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in sb], tokenizer, fill)])
-        ys = torch.tensor([keys[ex_b[e]][1] for e in src], dtype=torch.long)
-        _, g = next(iter_grads(model, params, seq_ids, am[src], ys, None if tt is None else tt[src], batch_size=len(src)))
-        tally.grads += len(src); tally.chunks += 1
+        ids, am, tt, ys = seq
+        _, g = next(iter_grads(model, params, ids, am, ys, tt, batch_size=len(ys)))
+        tally.grads += len(ys); tally.chunks += 1
         yield torch.as_tensor(pos), _originals(g, need, ex_of, len(pos), p), g[len(need):], rng
 
 # %% ../nbs/05_engine.ipynb #featex01
@@ -647,22 +653,14 @@ def _fac_chunks(model, tokenizer, ps:dict, units:pd.DataFrame, y:torch.Tensor, s
             tally.grads += len(yb)
             yield fac
     for pos in _chunks(units, y, s.batch_size):
-        chunk, yy, keys, first, enc = _distinct(units, pos, y, tokenizer, s.max_length)
-        at, ex_b = {k: i for i, k in enumerate(first)}, list(first.values())
-        ex_of = [at[k] for k in keys]                                   # unit -> its distinct example's encoding row
-        rng = token_ranges(tokenizer, enc, chunk, ex_of) if f.spans else [None]*len(pos)
-        sb = [b for b, r in enumerate(rng) if r is not None and r is not EMPTY]
-        need = sorted({ex_of[b] for b, r in enumerate(rng) if r is not EMPTY})
-        src = need + [ex_of[b] for b in sb]
+        ex_of, rng, need, sb, seq = _sequences(units, pos, y, tokenizer, s.max_length, f.spans, False, fill)
         tally.chunks += 1
         C = None if not sb and ex_of == need else _mixing(f, rng, ex_of, need, sb)
-        if not src: yield torch.as_tensor(pos), None, C; continue      # every unit's span is empty: zero features
-        ids, am, tt = enc['input_ids'], enc['attention_mask'], enc.get('token_type_ids')
-        ids = torch.cat([ids[need], mask_spans(ids, [(ex_of[b],) + tuple(rng[b]) for b in sb], tokenizer, fill)])
-        am, tt = am[src], None if tt is None else tt[src]
-        L = int(am.sum(1).max())
+        if seq is None: yield torch.as_tensor(pos), None, C; continue      # every unit's span is empty: zero features
+        ids, am, tt, ys = seq
+        L = int(am.sum(1).max())                                          # the chunk's longest sequence: no padding beyond it
         ids, am, tt = ids[:, :L].to(dev), am[:, :L].to(dev), None if tt is None else tt[:, :L].to(dev)
-        yield torch.as_tensor(pos), states(ids, am, tt, yy[[ex_b[e] for e in src]].to(dev), bottom_states(model, start, ids, am, tt)), C
+        yield torch.as_tensor(pos), states(ids, am, tt, ys.to(dev), bottom_states(model, start, ids, am, tt)), C
 
 def _gram(fa, Ca, na:int, fb, Cb, nb:int) -> torch.Tensor:
     "`[na, nb]` inner products of the units' features: `Ca G Cb^T` with `G` the ghost products of the sequences (zero without sequences)."
